@@ -1,0 +1,73 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "Skein",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "skein", targets: ["skein"]),
+    .executable(name: "skein-codegen", targets: ["skein-codegen"]),
+    .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+    .library(name: "SkeinClient", targets: ["SkeinClient"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+  ],
+  targets: [
+    .target(name: "CCRC32C"),
+    .target(
+      name: "KafkaProtocol",
+      dependencies: [
+        "CCRC32C",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ]
+    ),
+    .target(name: "SkeinCodegen"),
+    .executableTarget(name: "skein-codegen", dependencies: ["SkeinCodegen"]),
+    .target(
+      name: "SkeinStorage",
+      dependencies: [
+        "KafkaProtocol",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SkeinBroker",
+      dependencies: [
+        "KafkaProtocol",
+        "SkeinStorage",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Atomics", package: "swift-atomics"),
+      ]
+    ),
+    .target(
+      name: "SkeinClient",
+      dependencies: [
+        "KafkaProtocol",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .executableTarget(
+      name: "skein",
+      dependencies: [
+        "SkeinBroker",
+        "SkeinClient",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"]),
+    .testTarget(name: "SkeinCodegenTests", dependencies: ["SkeinCodegen", "KafkaProtocol"]),
+    .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage"]),
+    .testTarget(name: "SkeinBrokerTests", dependencies: ["SkeinBroker", "SkeinClient"]),
+  ],
+  swiftLanguageModes: [.v6]
+)
