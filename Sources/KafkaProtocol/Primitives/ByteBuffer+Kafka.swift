@@ -7,7 +7,8 @@ extension ByteBuffer {
   // MARK: fixed width
 
   @inlinable
-  public mutating func readKafka<T: FixedWidthInteger>(_: T.Type = T.self) throws(DecodeError) -> T {
+  public mutating func readKafka<T: FixedWidthInteger>(_: T.Type = T.self) throws(DecodeError) -> T
+  {
     guard let value = readInteger(as: T.self) else { throw .truncated }
     return value
   }
@@ -171,7 +172,9 @@ extension ByteBuffer {
   }
 
   @inlinable
-  public mutating func readKafkaString(compact: Bool, field: StaticString = "string") throws(DecodeError) -> String {
+  public mutating func readKafkaString(compact: Bool, field: StaticString = "string")
+    throws(DecodeError) -> String
+  {
     guard let string = try readKafkaNullableString(compact: compact) else {
       throw .nullNotAllowed("\(field)")
     }
@@ -199,7 +202,9 @@ extension ByteBuffer {
   }
 
   @inlinable
-  public mutating func readKafkaBytes(compact: Bool, field: StaticString = "bytes") throws(DecodeError) -> ByteBuffer {
+  public mutating func readKafkaBytes(compact: Bool, field: StaticString = "bytes")
+    throws(DecodeError) -> ByteBuffer
+  {
     guard let bytes = try readKafkaNullableBytes(compact: compact) else {
       throw .nullNotAllowed("\(field)")
     }

@@ -75,7 +75,9 @@ public struct RecordBatchHeader: Sendable, Hashable {
     else { throw .truncated }
     guard magic == 2 else { throw .unsupportedMagic(magic) }
     guard Int(length) >= Self.size - Self.logOverhead else { throw .invalidLength(length) }
-    guard let partitionLeaderEpoch = buffer.getInteger(at: index + Field.partitionLeaderEpoch, as: Int32.self),
+    guard
+      let partitionLeaderEpoch = buffer.getInteger(
+        at: index + Field.partitionLeaderEpoch, as: Int32.self),
       let crc = buffer.getInteger(at: index + Field.crc, as: UInt32.self),
       let attributes = buffer.getInteger(at: index + Field.attributes, as: Int16.self),
       let lastOffsetDelta = buffer.getInteger(at: index + Field.lastOffsetDelta, as: Int32.self),
@@ -199,7 +201,9 @@ public enum CRC32C {
       return nil
     }
     return buffer.withUnsafeReadableBytes { raw in
-      checksum(UnsafeRawBufferPointer(rebasing: raw[(index - buffer.readerIndex)..<(index - buffer.readerIndex + length)]))
+      checksum(
+        UnsafeRawBufferPointer(
+          rebasing: raw[(index - buffer.readerIndex)..<(index - buffer.readerIndex + length)]))
     }
   }
 }
