@@ -1,8 +1,9 @@
 #include "crc32c.h"
+#include <pthread.h>
 #include <string.h>
 
 static uint32_t table[8][256];
-static int table_ready = 0;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void) {
   for (uint32_t i = 0; i < 256; i++) {
@@ -17,11 +18,11 @@ static void build_table(void) {
       table[t][i] = c;
     }
   }
-  __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t skein_crc32c_portable(uint32_t crc, const void *data, size_t length) {
-  if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) build_table();
+  // pthread_once: threads racing on the first call must not read a table another is writing.
+  pthread_once(&table_once, build_table);
   const uint8_t *p = (const uint8_t *)data;
   uint32_t c = ~crc;
   while (length >= 8) {

@@ -42,8 +42,9 @@ public struct RecordBatchHeader: Sendable, Hashable {
 
   /// Size of the whole batch on the wire and on disk.
   public var totalSize: Int { Self.logOverhead + Int(batchLength) }
-  public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
-  public var nextOffset: Int64 { lastOffset + 1 }
+  // Wrapping arithmetic: baseOffset is not covered by the CRC, so a hostile header must not trap.
+  public var lastOffset: Int64 { baseOffset &+ Int64(lastOffsetDelta) }
+  public var nextOffset: Int64 { lastOffset &+ 1 }
 
   public init(
     baseOffset: Int64 = 0, batchLength: Int32 = 0, partitionLeaderEpoch: Int32 = -1,
@@ -176,7 +177,9 @@ public enum RecordBatchError: Error, Sendable, Equatable {
   /// The Kafka error code a produce request gets for this problem.
   public var errorCode: ErrorCode {
     switch self {
-    case .unsupportedMagic: .unsupportedForMessageFormat
+    // Kafka: magic 0 and 1 are old formats; any other value is "Invalid magic", a corrupt batch.
+    case .unsupportedMagic(let magic):
+      magic == 0 || magic == 1 ? .unsupportedForMessageFormat : .corruptMessage
     case .truncated, .invalidLength, .crcMismatch: .corruptMessage
     case .invalidRecord: .invalidRecord
     }
