@@ -1,0 +1,61 @@
+import KafkaProtocol
+import NIOCore
+
+/// One pass over the batch headers of an append (never the records): bounds, offsets, sizes,
+/// optionally CRCs, and the max timestamp.
+struct AppendAnalysis {
+  var firstOffset: Int64 = -1
+  var lastOffset: Int64 = -1
+  var maxTimestamp: Int64 = -1
+  var offsetOfMaxTimestamp: Int64 = -1
+  var batchCount = 0
+  var bytes = 0
+
+  /// - Parameters:
+  ///   - contiguous: each batch must start right after the previous one (leader path).
+  ///   - verifyChecksums: check each batch's CRC32C (follower path; the leader path was
+  ///     validated by the produce handler).
+  ///   - maxMessageBytes: the largest batch accepted, nil for no limit.
+  init(_ records: ByteBuffer, contiguous: Bool, verifyChecksums: Bool, maxMessageBytes: Int?)
+    throws(StorageError)
+  {
+    var index = records.readerIndex
+    while index < records.writerIndex {
+      let header: RecordBatchHeader
+      do {
+        header = try RecordBatchHeader(peeking: records, at: index)
+      } catch {
+        throw .invalidBatch(error)
+      }
+      let size = header.totalSize
+      guard size <= records.writerIndex - index else { throw .invalidBatch(.truncated) }
+      if let maxMessageBytes, size > maxMessageBytes {
+        throw .messageTooLarge(size: size, max: maxMessageBytes)
+      }
+      guard header.lastOffsetDelta >= 0, header.baseOffset >= 0,
+        header.lastOffset >= header.baseOffset
+      else { throw .invalidBatch(.invalidRecord("invalid offsets in batch header")) }
+      if batchCount == 0 {
+        firstOffset = header.baseOffset
+      } else if contiguous ? header.baseOffset != lastOffset + 1 : header.baseOffset <= lastOffset {
+        throw .offsetsOutOfOrder(
+          "batch at offset \(header.baseOffset) follows a batch ending at \(lastOffset)")
+      }
+      if verifyChecksums {
+        let start = RecordBatchHeader.crcCoverageStart
+        let crc = CRC32C.checksum(records, at: index + start, length: size - start)
+        guard crc == header.crc else {
+          throw .invalidBatch(.crcMismatch(expected: header.crc, actual: crc ?? 0))
+        }
+      }
+      if header.maxTimestamp > maxTimestamp {
+        maxTimestamp = header.maxTimestamp
+        offsetOfMaxTimestamp = header.lastOffset
+      }
+      lastOffset = header.lastOffset
+      batchCount += 1
+      index += size
+    }
+    bytes = index - records.readerIndex
+  }
+}
