@@ -36,9 +36,17 @@ let package = Package(
       ]
     ),
     .target(
+      name: "SkeinCluster",
+      dependencies: [
+        "KafkaProtocol",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ]
+    ),
+    .target(
       name: "SkeinBroker",
       dependencies: [
         "KafkaProtocol",
+        "SkeinCluster",
         "SkeinStorage",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
@@ -66,8 +74,10 @@ let package = Package(
     ),
     .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"]),
     .testTarget(name: "SkeinCodegenTests", dependencies: ["SkeinCodegen", "KafkaProtocol"]),
+    .testTarget(name: "SkeinClusterTests", dependencies: ["SkeinCluster"]),
     .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage"]),
     .testTarget(name: "SkeinBrokerTests", dependencies: ["SkeinBroker", "SkeinClient"]),
+    .testTarget(name: "SkeinClientTests", dependencies: ["SkeinClient"]),
   ],
   swiftLanguageModes: [.v6]
 )

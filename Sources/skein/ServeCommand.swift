@@ -1,11 +1,106 @@
 import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SkeinBroker
+import Synchronization
 
-/// `skein serve`: runs a broker (filled in by the broker work in progress).
+/// `skein serve`: runs a single-node Skein broker (a cluster of one) until SIGINT or SIGTERM.
 struct ServeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve", abstract: "Run a Skein broker.")
 
+  @Option(help: "Address to listen on, HOST:PORT.")
+  var listen: String = "127.0.0.1:9092"
+
+  @Option(help: "Address clients are told to connect to, HOST:PORT (default: --listen).")
+  var advertised: String?
+
+  @Option(name: .customLong("data-dir"), help: "Where the logs live.")
+  var dataDir: String = "./skein-data"
+
+  @Option(help: "A server.properties file with Kafka's broker config keys.")
+  var config: String?
+
+  @Option(
+    name: .customLong("set"), help: "A broker config key=value; repeatable, wins over --config.")
+  var settings: [String] = []
+
+  @Option(
+    name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+  var logLevel: String = "info"
+
   func run() async throws {
-    throw ValidationError("serve is not wired yet")
+    guard let level = Logger.Level(rawValue: logLevel) else {
+      throw ValidationError("unknown log level \(logLevel)")
+    }
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "skein")
+
+    var values: [String: String] = [:]
+    if let config {
+      let text = try String(contentsOfFile: config, encoding: .utf8)
+      values = BrokerConfig.parseProperties(text)
+    }
+    guard BrokerConfig.parseHostPort(listen) != nil else {
+      throw ValidationError("--listen wants HOST:PORT, got \(listen)")
+    }
+    if values["listeners"] == nil || listen != "127.0.0.1:9092" {
+      values["listeners"] = "PLAINTEXT://\(listen)"
+    }
+    if let advertised {
+      guard BrokerConfig.parseHostPort(advertised) != nil else {
+        throw ValidationError("--advertised wants HOST:PORT, got \(advertised)")
+      }
+      values["advertised.listeners"] = "PLAINTEXT://\(advertised)"
+    }
+    if values["log.dirs"] == nil && values["log.dir"] == nil || dataDir != "./skein-data" {
+      values["log.dirs"] = dataDir
+    }
+    for setting in settings {
+      guard let eq = setting.firstIndex(of: "=") else {
+        throw ValidationError("--set wants key=value, got \(setting)")
+      }
+      values[String(setting[..<eq])] = String(setting[setting.index(after: eq)...])
+    }
+
+    let broker = try await Broker.start(config: BrokerConfig(values), logger: logger)
+    let stop = ShutdownSignal()
+    await stop.wait()
+    logger.info("shutting down")
+    await broker.shutdown()
   }
+}
+
+/// Resolves once the process receives SIGINT or SIGTERM.
+final class ShutdownSignal {
+  private let sources: [any DispatchSourceSignal]
+
+  init() {
+    sources = [SIGINT, SIGTERM].map {
+      signal($0, SIG_IGN)
+      return DispatchSource.makeSignalSource(signal: $0)
+    }
+  }
+
+  func wait() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let resumed = ResumeOnce(continuation)
+      for source in sources {
+        source.setEventHandler { resumed.resume() }
+        source.resume()
+      }
+    }
+  }
+}
+
+/// Resumes a continuation at most once, from whichever signal arrives first.
+final class ResumeOnce: Sendable {
+  private let state: Mutex<CheckedContinuation<Void, Never>?>
+  init(_ continuation: CheckedContinuation<Void, Never>) { state = Mutex(continuation) }
+  func resume() { state.withLock { $0.take() }?.resume() }
 }

@@ -1,0 +1,41 @@
+import KafkaProtocol
+import Logging
+import SkeinCluster
+import SkeinStorage
+
+/// The request handlers of one broker, one file per API family, sharing the controller,
+/// the replica manager and the broker's identity.
+final class BrokerHandlers: Sendable {
+  let config: BrokerConfig
+  let clusterId: String
+  let nodeId: Int32
+  let advertisedHost: String
+  let advertisedPort: Int32
+  let controller: ControllerRuntime
+  let replicaManager: ReplicaManager
+  let logger: Logger
+
+  init(
+    config: BrokerConfig, clusterId: String, advertisedHost: String, advertisedPort: Int32,
+    controller: ControllerRuntime, replicaManager: ReplicaManager, logger: Logger
+  ) {
+    self.config = config
+    self.clusterId = clusterId
+    self.nodeId = config.nodeId
+    self.advertisedHost = advertisedHost
+    self.advertisedPort = advertisedPort
+    self.controller = controller
+    self.replicaManager = replicaManager
+    self.logger = logger
+  }
+
+  /// Creates a topic with the broker's defaults (auto-creation on Metadata).
+  func autoCreateTopic(_ name: String) -> Result<MetadataImage, ControllerError> {
+    controller.perform { image in
+      if image.topics[name] != nil { return .success([]) }
+      return controller.decisions.createTopic(
+        name: name, partitions: config.defaultPartitions,
+        replicationFactor: config.defaultReplicationFactor, configs: [:], image: image)
+    }
+  }
+}

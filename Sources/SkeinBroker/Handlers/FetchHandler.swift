@@ -1,0 +1,175 @@
+import KafkaProtocol
+import NIOCore
+import SkeinCluster
+import SkeinStorage
+
+// Fetch: read whole batches below the high watermark within the response and partition
+// byte limits (KIP-74: the first batch always, so consumers progress), and long-poll until
+// min_bytes arrive or max_wait passes. Fetch sessions (KIP-227) are declined: every response
+// carries session id 0, so clients keep sending full fetches, which are answered in full.
+
+extension BrokerHandlers {
+  func fetch(_ request: FetchRequest, _ context: RequestContext) -> Reply<FetchResponse> {
+    if request.sessionId != 0 {
+      return .now(
+        FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0))
+    }
+    if request.sessionEpoch > 0 {
+      return .now(
+        FetchResponse(errorCode: ErrorCode.invalidFetchSessionEpoch.rawValue, sessionId: 0))
+    }
+    let first = readForFetch(request, version: context.apiVersion)
+    let wanted = Set(first.partitions)
+    if request.maxWaitMs <= 0 || first.bytes >= Int(request.minBytes) || first.hasError
+      || wanted.isEmpty
+    {
+      return .now(first.response)
+    }
+    let promise = context.eventLoop.makePromise(of: FetchResponse.self)
+    let delayed = DelayedFetch(
+      handlers: self, request: request, version: context.apiVersion, partitions: wanted,
+      eventLoop: context.eventLoop, promise: promise)
+    context.eventLoop.execute { delayed.start(maxWaitMs: Int64(request.maxWaitMs)) }
+    return .later(promise.futureResult)
+  }
+
+  struct FetchRead {
+    var response: FetchResponse
+    var bytes: Int
+    var hasError: Bool
+    var partitions: [TopicPartition]
+  }
+
+  func readForFetch(_ request: FetchRequest, version: Int16) -> FetchRead {
+    let image = controller.image
+    let usesTopicIds = version >= 13
+    var remaining = Int(request.maxBytes)
+    var total = 0
+    var hasError = false
+    var touched: [TopicPartition] = []
+    var topics: [FetchResponse.FetchableTopicResponse] = []
+    topics.reserveCapacity(request.topics.count)
+    for topic in request.topics {
+      let name = usesTopicIds ? image.topicNamesById[topic.topicId] : topic.topic
+      var partitions: [FetchResponse.PartitionData] = []
+      partitions.reserveCapacity(topic.partitions.count)
+      for p in topic.partitions {
+        var data = FetchResponse.PartitionData(
+          partitionIndex: p.partition, abortedTransactions: request.isolationLevel == 0 ? nil : [],
+          preferredReadReplica: -1, records: ByteBuffer())
+        guard let name else {
+          data.errorCode = ErrorCode.unknownTopicId.rawValue
+          hasError = true
+          partitions.append(data)
+          continue
+        }
+        let tp = TopicPartition(name, p.partition)
+        guard let partition = replicaManager.partition(tp),
+          !usesTopicIds || partition.topicId == topic.topicId
+        else {
+          data.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+          hasError = true
+          partitions.append(data)
+          continue
+        }
+        touched.append(tp)
+        if p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch != partition.leaderEpoch {
+          data.errorCode =
+            (p.currentLeaderEpoch < partition.leaderEpoch
+            ? ErrorCode.fencedLeaderEpoch : ErrorCode.unknownLeaderEpoch).rawValue
+          hasError = true
+          partitions.append(data)
+          continue
+        }
+        let log = partition.log
+        let highWatermark = partition.highWatermark
+        data.highWatermark = highWatermark
+        data.lastStableOffset = highWatermark
+        data.logStartOffset = log.logStartOffset
+        let limit = min(Int(p.partitionMaxBytes), remaining)
+        if limit > 0 || total == 0 {
+          do throws(StorageError) {
+            let read = try log.read(
+              offset: p.fetchOffset, maxBytes: max(limit, 0), maxOffset: highWatermark,
+              minOneBatch: total == 0)
+            if !read.isEmpty {
+              let bytes = try read.readBytes()
+              total += bytes.readableBytes
+              remaining -= bytes.readableBytes
+              data.records = bytes
+            }
+          } catch {
+            data.errorCode = error.errorCode.rawValue
+            hasError = true
+          }
+        }
+        partitions.append(data)
+      }
+      topics.append(
+        .init(
+          topic: usesTopicIds ? "" : topic.topic, topicId: topic.topicId, partitions: partitions))
+    }
+    return FetchRead(
+      response: FetchResponse(errorCode: 0, sessionId: 0, responses: topics), bytes: total,
+      hasError: hasError, partitions: touched)
+  }
+}
+
+/// A fetch waiting for `min_bytes`: woken by appends to its partitions, answered with what
+/// there is when `max_wait_ms` runs out, whatever happens to the partitions meanwhile.
+// Safe as @unchecked Sendable: every mutable field is touched only on `eventLoop`
+// (wakeups and the timeout hop there first).
+final class DelayedFetch: @unchecked Sendable {
+  private let handlers: BrokerHandlers
+  private let request: FetchRequest
+  private let version: Int16
+  private let partitions: Set<TopicPartition>
+  private let eventLoop: any EventLoop
+  private let promise: EventLoopPromise<FetchResponse>
+  private var waiterId: UInt64?
+  private var timeout: Scheduled<Void>?
+  private var done = false
+
+  init(
+    handlers: BrokerHandlers, request: FetchRequest, version: Int16,
+    partitions: Set<TopicPartition>, eventLoop: any EventLoop,
+    promise: EventLoopPromise<FetchResponse>
+  ) {
+    self.handlers = handlers
+    self.request = request
+    self.version = version
+    self.partitions = partitions
+    self.eventLoop = eventLoop
+    self.promise = promise
+  }
+
+  func start(maxWaitMs: Int64) {
+    eventLoop.preconditionInEventLoop()
+    timeout = eventLoop.scheduleTask(in: .milliseconds(maxWaitMs)) { [self] in finish() }
+    check()
+  }
+
+  /// Registers for wakeups, then reads: an append between the two still wakes us.
+  private func check() {
+    guard !done else { return }
+    waiterId = handlers.replicaManager.fetchWaiters.register(partitions: partitions) {
+      [self] in eventLoop.execute { self.check() }
+    }
+    let read = handlers.readForFetch(request, version: version)
+    if read.bytes >= Int(request.minBytes) || read.hasError {
+      complete(read.response)
+    }
+  }
+
+  private func finish() {
+    guard !done else { return }
+    complete(handlers.readForFetch(request, version: version).response)
+  }
+
+  private func complete(_ response: FetchResponse) {
+    done = true
+    if let waiterId { handlers.replicaManager.fetchWaiters.cancel(waiterId) }
+    timeout?.cancel()
+    promise.succeed(response)
+  }
+}

@@ -1,0 +1,82 @@
+import KafkaProtocol
+import SkeinStorage
+
+// ListOffsets: earliest (-2, and -4 earliest-local), latest (-1), max timestamp (-3) and the
+// first offset at or after a timestamp, narrowed to the record inside its batch.
+
+extension BrokerHandlers {
+  func listOffsets(_ request: ListOffsetsRequest, _ context: RequestContext) -> Reply<
+    ListOffsetsResponse
+  > {
+    .now(
+      ListOffsetsResponse(
+        topics: request.topics.map { topic in
+          .init(
+            name: topic.name,
+            partitions: topic.partitions.map { p in
+              lookUpOffset(TopicPartition(topic.name, p.partitionIndex), p)
+            })
+        }))
+  }
+
+  private func lookUpOffset(
+    _ tp: TopicPartition, _ p: ListOffsetsRequest.ListOffsetsPartition
+  ) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
+    var result = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex)
+    guard let partition = replicaManager.partition(tp) else {
+      result.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+      return result
+    }
+    if p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch != partition.leaderEpoch {
+      result.errorCode =
+        (p.currentLeaderEpoch < partition.leaderEpoch
+        ? ErrorCode.fencedLeaderEpoch : ErrorCode.unknownLeaderEpoch).rawValue
+      return result
+    }
+    result.leaderEpoch = partition.leaderEpoch
+    let log = partition.log
+    do throws(StorageError) {
+      switch p.timestamp {
+      case -2, -4:
+        result.offset = log.logStartOffset
+      case -1:
+        result.offset = partition.highWatermark
+      case -3:
+        if let found = try log.fetchOffset(.maxTimestamp) {
+          result.offset = found.offset
+          result.timestamp = found.timestamp
+        }
+      case let target where target >= 0:
+        if let found = try log.fetchOffset(.timestamp(target)) {
+          (result.offset, result.timestamp) = Self.narrow(found, target: target)
+        }
+      default:
+        // Tiered-storage specs (-5) have no tiered log here: nothing to report.
+        break
+      }
+    } catch {
+      result.errorCode = error.errorCode.rawValue
+    }
+    return result
+  }
+
+  /// The first record at or after `target` inside the batch the time index found, where the
+  /// batch is readable without decompression; the batch's own offset otherwise.
+  private static func narrow(_ found: TimestampAndOffset, target: Int64) -> (Int64, Int64) {
+    guard let data = found.batch, let bytes = try? data.readBytes() else {
+      return (found.offset, found.timestamp)
+    }
+    var batches = RecordBatchIterator(bytes)
+    while let batch = try? batches.next() {
+      guard batch.header.attributes.compression == .none, var records = try? batch.records()
+      else { return (found.offset, found.timestamp) }
+      while let record = try? records.next() {
+        let timestamp = batch.timestamp(of: record)
+        if timestamp >= target && batch.offset(of: record) >= found.offset {
+          return (batch.offset(of: record), timestamp)
+        }
+      }
+    }
+    return (found.offset, found.timestamp)
+  }
+}

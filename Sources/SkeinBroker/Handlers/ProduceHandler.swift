@@ -1,0 +1,102 @@
+import KafkaProtocol
+import NIOCore
+import SkeinStorage
+
+// Produce: validate each partition's batch by its header and CRC only, rewrite offsets in
+// place under the log's append lock, append the bytes as they are.
+
+extension BrokerHandlers {
+  func produce(_ request: ProduceRequest, _ context: RequestContext) -> Reply<ProduceResponse> {
+    guard request.acks == 0 || request.acks == 1 || request.acks == -1 else {
+      return .now(
+        Self.produceResponse(request) { _, _ in
+          .init(errorCode: ErrorCode.invalidRequiredAcks.rawValue)
+        })
+    }
+    let now = currentTimeMillis()
+    let response = Self.produceResponse(request) { topic, data in
+      appendToPartition(
+        TopicPartition(topic, data.index), records: data.records, acks: request.acks, nowMs: now)
+    }
+    return request.acks == 0 ? .none : .now(response)
+  }
+
+  private static func produceResponse(
+    _ request: ProduceRequest,
+    _ body: (String, ProduceRequest.PartitionProduceData) ->
+      ProduceResponse.PartitionProduceResponse
+  ) -> ProduceResponse {
+    ProduceResponse(
+      responses: request.topicData.map { topic in
+        .init(
+          name: topic.name,
+          partitionResponses: topic.partitionData.map { data in
+            var result = body(topic.name, data)
+            result.index = data.index
+            return result
+          })
+      })
+  }
+
+  private func appendToPartition(
+    _ tp: TopicPartition, records: ByteBuffer?, acks: Int16, nowMs: Int64
+  ) -> ProduceResponse.PartitionProduceResponse {
+    func failure(_ code: ErrorCode, _ message: String? = nil)
+      -> ProduceResponse.PartitionProduceResponse
+    {
+      .init(errorCode: code.rawValue, baseOffset: -1, errorMessage: message)
+    }
+    guard let partition = replicaManager.partition(tp) else {
+      return failure(.unknownTopicOrPartition)
+    }
+    guard let records, records.readableBytes > 0 else {
+      return failure(.invalidRecord, "Produce request has no records")
+    }
+    let log = partition.log
+    let config = log.config
+    let summary: RecordBatchesSummary
+    do {
+      summary = try RecordBatchValidator.validate(records, requireSingleBatch: true)
+    } catch {
+      return failure(error.errorCode, "\(error)")
+    }
+    if summary.byteCount > config.maxMessageBytes
+      || summary.largestBatchSize > config.maxMessageBytes
+    {
+      return failure(
+        .messageTooLarge,
+        "The batch of \(summary.byteCount) bytes exceeds max.message.bytes (\(config.maxMessageBytes))"
+      )
+    }
+    if acks == -1 && config.minInsyncReplicas > 1 {
+      return failure(
+        .notEnoughReplicas,
+        "The size of the current ISR (1) is insufficient to satisfy min.insync.replicas \(config.minInsyncReplicas)"
+      )
+    }
+    let appendTime: Int64? = config.messageTimestampType == .logAppendTime ? nowMs : nil
+    let info: LogAppendInfo
+    do {
+      info = try log.appendAsLeader(nowMs: nowMs) { logEndOffset in
+        var batch = records
+        _ = try RecordBatchValidator.assignOffsets(
+          in: &batch, firstOffset: logEndOffset, partitionLeaderEpoch: partition.leaderEpoch,
+          logAppendTime: appendTime)
+        return batch
+      }
+    } catch let error as StorageError {
+      logger.warning("append to \(tp) failed: \(error)")
+      return failure(error.errorCode, "\(error)")
+    } catch let error as RecordBatchError {
+      return failure(error.errorCode, "\(error)")
+    } catch {
+      return failure(.unknownServerError, "\(error)")
+    }
+    // A single node is the whole ISR: the append is committed at once.
+    _ = log.updateHighWatermark(info.logEndOffset)
+    replicaManager.fetchWaiters.notify(tp)
+    return .init(
+      errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: appendTime ?? -1,
+      logStartOffset: info.logStartOffset)
+  }
+}

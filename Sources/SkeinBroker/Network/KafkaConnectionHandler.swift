@@ -1,0 +1,96 @@
+import Logging
+import NIOCore
+
+/// One client connection: hands each frame to the dispatcher and writes the responses back in
+/// request order, even when a later request (say a produce) finishes before an earlier
+/// long-polling fetch.
+final class KafkaConnectionHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  private let dispatcher: RequestDispatcher
+  private var logger: Logger
+  private var nextSequence = 0
+  private var nextToWrite = 0
+  /// Finished responses waiting for an earlier one; nil marks a request without a response.
+  private var finished: [Int: ByteBuffer?] = [:]
+  private var remoteAddress = "unknown"
+  private var needsFlush = false
+
+  init(dispatcher: RequestDispatcher, logger: Logger) {
+    self.dispatcher = dispatcher
+    self.logger = logger
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    remoteAddress = context.remoteAddress?.description ?? "unknown"
+    logger[metadataKey: "peer"] = "\(remoteAddress)"
+    context.fireChannelActive()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let frame = unwrapInboundIn(data)
+    let sequence = nextSequence
+    nextSequence += 1
+    switch dispatcher.dispatch(
+      frame: frame, remoteAddress: remoteAddress, eventLoop: context.eventLoop)
+    {
+    case .response(let response):
+      complete(sequence, response, context: context, flushNow: false)
+    case .noResponse:
+      complete(sequence, nil, context: context, flushNow: false)
+    case .deferred(let future):
+      let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+      future.hop(to: context.eventLoop).whenComplete { result in
+        let (handler, context) = loopBound.value
+        switch result {
+        case .success(let response):
+          handler.complete(sequence, response, context: context, flushNow: true)
+        case .failure(let error):
+          handler.logger.warning("closing connection: request failed: \(error)")
+          context.close(promise: nil)
+        }
+      }
+    case .close(let reason):
+      logger.info("closing connection: \(reason)")
+      context.close(promise: nil)
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    if needsFlush {
+      needsFlush = false
+      context.flush()
+    }
+    context.fireChannelReadComplete()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    logger.info("closing connection: \(error)")
+    context.close(promise: nil)
+  }
+
+  private func complete(
+    _ sequence: Int, _ response: ByteBuffer?, context: ChannelHandlerContext, flushNow: Bool
+  ) {
+    if sequence == nextToWrite && finished.isEmpty {
+      nextToWrite += 1
+      if let response { write(response, context: context) }
+    } else {
+      finished[sequence] = .some(response)
+      while let next = finished.removeValue(forKey: nextToWrite) {
+        nextToWrite += 1
+        if let next { write(next, context: context) }
+      }
+    }
+    if flushNow && needsFlush {
+      needsFlush = false
+      context.flush()
+    }
+  }
+
+  private func write(_ response: ByteBuffer, context: ChannelHandlerContext) {
+    context.write(wrapOutboundOut(response), promise: nil)
+    needsFlush = true
+  }
+}

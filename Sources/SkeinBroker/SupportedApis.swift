@@ -1,0 +1,31 @@
+import KafkaProtocol
+
+/// The APIs and versions this broker serves, as ApiVersions advertises them. Every version here
+/// is served in full; APIs of later features (groups, transactions, security) are absent until
+/// they work.
+public enum SupportedApis {
+  public static let versions: [ApiKey: ClosedRange<Int16>] = [
+    .produce: 3...11,
+    .fetch: 4...17,
+    .listOffsets: 1...10,
+    .metadata: 0...12,
+    .apiVersions: 0...4,
+    .createTopics: 0...7,
+    .deleteTopics: 0...6,
+    .deleteRecords: 0...2,
+    .describeConfigs: 0...4,
+    .alterConfigs: 0...2,
+    .createPartitions: 0...3,
+    .describeLogDirs: 0...4,
+    .incrementalAlterConfigs: 0...1,
+    .describeCluster: 0...1,
+  ]
+
+  /// The ApiVersions entries, ordered by key.
+  public static var apiVersionsEntries: [ApiVersionsResponse.ApiVersion] {
+    versions.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+      ApiVersionsResponse.ApiVersion(
+        apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
+    }
+  }
+}
