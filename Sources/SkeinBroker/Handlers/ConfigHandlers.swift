@@ -190,7 +190,6 @@ extension BrokerHandlers {
       ? decide(controller.image).map { _ in controller.image } : controller.perform(decide)
     switch outcome {
     case .success:
-      if !validateOnly { replicaManager.apply(controller.image) }
       return (0, nil)
     case .failure(let error): return (error.code.rawValue, error.message)
     }
