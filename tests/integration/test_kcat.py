@@ -63,4 +63,7 @@ def test_kcat_keyed_produce_with_headers_and_consume_back(broker, compression):
     # The batches on the broker really are compressed with the codec kcat was asked for.
     # (librdkafka < 2.12 only compresses when the broker advertises Produce v0, and LZ4 only
     # when it advertises FindCoordinator: Kafka keeps advertising both, see KAFKA-18659.)
-    assert kw.stored_codecs(broker.port, topic, 0) == {compression}
+    # Skein advertises Produce v0 as Kafka 4 does; FindCoordinator comes with consumer groups,
+    # so until then librdkafka sends lz4 batches uncompressed.
+    expected = "none" if compression == "lz4" else compression
+    assert kw.stored_codecs(broker.port, topic, 0) == {expected}
