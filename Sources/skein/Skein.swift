@@ -6,5 +6,7 @@ struct Skein: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "skein",
     abstract: "A Kafka-compatible replicated commit log.",
-    subcommands: [ServeCommand.self])
+    subcommands: [
+      ServeCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self,
+    ])
 }
