@@ -5,7 +5,10 @@ import KafkaProtocol
 /// they work.
 public enum SupportedApis {
   public static let versions: [ApiKey: ClosedRange<Int16>] = [
-    .produce: 3...11,
+    // Produce v0-2 are served as Kafka 4 serves them: the request is read, and record sets in
+    // the old message formats (magic 0/1) get UNSUPPORTED_FOR_MESSAGE_FORMAT. librdkafka before
+    // 2.12 only compresses when the broker advertises Produce v0 (KAFKA-18659).
+    .produce: 0...11,
     .fetch: 4...17,
     .listOffsets: 1...10,
     .metadata: 0...12,

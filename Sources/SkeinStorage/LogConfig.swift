@@ -203,7 +203,27 @@ public struct LogConfig: Sendable, Equatable {
     "remote.log.delete.on.disable",
   ]
 
-  /// The effective value of an interpreted config as Kafka prints it, or an accepted override.
+  /// Kafka's defaults for the accepted topic configs Skein stores but does not act on yet, so
+  /// DescribeConfigs lists every config a Kafka broker lists.
+  public static let uninterpretedDefaults: [String: String] = [
+    "compression.gzip.level": "-1",
+    "compression.lz4.level": "9",
+    "compression.zstd.level": "3",
+    "delete.retention.ms": "86400000",
+    "follower.replication.throttled.replicas": "",
+    "leader.replication.throttled.replicas": "",
+    "local.retention.bytes": "-2",
+    "local.retention.ms": "-2",
+    "max.compaction.lag.ms": "9223372036854775807",
+    "message.downconversion.enable": "true",
+    "min.cleanable.dirty.ratio": "0.5",
+    "min.compaction.lag.ms": "0",
+    "preallocate": "false",
+    "remote.storage.enable": "false",
+  ]
+
+  /// The effective value of an interpreted config as Kafka prints it, an accepted override,
+  /// or Kafka's default for an accepted config.
   public func value(forName name: String) -> String? {
     switch name {
     case "segment.bytes": String(segmentBytes)
@@ -225,13 +245,14 @@ public struct LogConfig: Sendable, Equatable {
     case "min.insync.replicas": String(minInsyncReplicas)
     case "compression.type": compressionType.rawValue
     case "unclean.leader.election.enable": String(uncleanLeaderElectionEnable)
-    default: overrides[name]
+    default: overrides[name] ?? Self.uninterpretedDefaults[name]
     }
   }
 
   /// Every interpreted config plus accepted overrides, sorted by name, for DescribeConfigs.
   public func describe() -> [LogConfigEntry] {
-    let names = Set(Self.interpretedNames).union(overrides.keys).sorted()
+    let names = Set(Self.interpretedNames).union(Self.uninterpretedDefaults.keys)
+      .union(overrides.keys).sorted()
     return names.compactMap { name in
       value(forName: name).map {
         LogConfigEntry(name: name, value: $0, isDefault: overrides[name] == nil)

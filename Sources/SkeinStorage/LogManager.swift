@@ -99,7 +99,8 @@ public final class LogManager: @unchecked Sendable {
       try FileSystem.syncDirectory(dataDir)
     }
     logger.info(
-      "loaded \(opened.count) log(s) from \(dataDir)\(clean ? "" : " after an unclean shutdown")")
+      "loaded \(opened.count) log(s) from \(dataDir)\(clean || opened.isEmpty ? "" : " after an unclean shutdown")"
+    )
   }
 
   /// Parses `<topic>-<partition>`; topic names may contain '-', the partition follows the last.

@@ -167,6 +167,27 @@ import Testing
     await broker.stop()
   }
 
+  @Test func oldProduceVersionsTakeV2BatchesAndRefuseOldFormats() async throws {
+    let broker = try await TestBroker.start()
+    let conn = try broker.connect()
+    _ = try createTopic(conn, "old")
+    for version: Int16 in [0, 1, 2] {
+      let ok = try produce(conn, topic: "old", records: makeBatch(count: 2), version: version)
+      #expect(ok?.errorCode == 0)
+      var magic1 = makeBatch(count: 1)
+      magic1.setInteger(Int8(1), at: 16)
+      let refused = try produce(conn, topic: "old", records: magic1, version: version)
+      #expect(refused?.errorCode == ErrorCode.unsupportedForMessageFormat.rawValue)
+    }
+    let offsets = try conn.roundTrip(
+      ListOffsetsRequest(
+        replicaId: -1,
+        topics: [.init(name: "old", partitions: [.init(partitionIndex: 0, timestamp: -1)])]),
+      version: 1)
+    #expect(offsets.topics.first?.partitions.first?.offset == 6)
+    await broker.stop()
+  }
+
   @Test func longPollAnswersAtMaxWaitAndWakesOnAppend() async throws {
     let broker = try await TestBroker.start()
     let conn = try broker.connect()

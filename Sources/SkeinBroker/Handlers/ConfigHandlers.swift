@@ -51,7 +51,8 @@ extension BrokerHandlers {
     let image = controller.image
     let dynamicBroker = (image.configs[.init(.broker, String(nodeId))] ?? [:])
     let dynamicDefault = (image.configs[.init(.broker, "")] ?? [:])
-    let names = Set(LogConfig.interpretedNames).union(overrides.keys).sorted()
+    let names = Set(LogConfig.interpretedNames).union(LogConfig.uninterpretedDefaults.keys)
+      .union(overrides.keys).sorted()
     return names.map { name in
       let source: ConfigSource
       if overrides[name] != nil {

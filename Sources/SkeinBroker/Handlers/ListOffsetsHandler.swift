@@ -43,12 +43,15 @@ extension BrokerHandlers {
         result.offset = partition.highWatermark
       case -3:
         if let found = try log.fetchOffset(.maxTimestamp) {
-          result.offset = found.offset
-          result.timestamp = found.timestamp
+          (result.offset, result.timestamp) = Self.exactRecord(in: found) { timestamp, _ in
+            timestamp == found.timestamp
+          }
         }
       case let target where target >= 0:
         if let found = try log.fetchOffset(.timestamp(target)) {
-          (result.offset, result.timestamp) = Self.narrow(found, target: target)
+          (result.offset, result.timestamp) = Self.exactRecord(in: found) { timestamp, offset in
+            timestamp >= target && offset >= found.offset
+          }
         }
       default:
         // Tiered-storage specs (-5) have no tiered log here: nothing to report.
@@ -60,21 +63,23 @@ extension BrokerHandlers {
     return result
   }
 
-  /// The first record at or after `target` inside the batch the time index found, where the
-  /// batch is readable without decompression; the batch's own offset otherwise.
-  private static func narrow(_ found: TimestampAndOffset, target: Int64) -> (Int64, Int64) {
+  /// The offset and timestamp of the first record of the batch the log found that `matches`;
+  /// the batch-level answer when the batch cannot be read record by record.
+  private static func exactRecord(
+    in found: TimestampAndOffset, matches: (_ timestamp: Int64, _ offset: Int64) -> Bool
+  ) -> (Int64, Int64) {
     guard let data = found.batch, let bytes = try? data.readBytes() else {
       return (found.offset, found.timestamp)
     }
     var batches = RecordBatchIterator(bytes)
     while let batch = try? batches.next() {
-      guard batch.header.attributes.compression == .none, var records = try? batch.records()
-      else { return (found.offset, found.timestamp) }
+      guard var records = try? batch.decompressedRecords() else {
+        return (found.offset, found.timestamp)
+      }
       while let record = try? records.next() {
         let timestamp = batch.timestamp(of: record)
-        if timestamp >= target && batch.offset(of: record) >= found.offset {
-          return (batch.offset(of: record), timestamp)
-        }
+        let offset = batch.offset(of: record)
+        if matches(timestamp, offset) { return (offset, timestamp) }
       }
     }
     return (found.offset, found.timestamp)

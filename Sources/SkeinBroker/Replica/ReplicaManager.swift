@@ -50,7 +50,9 @@ final class ReplicaManager: Sendable {
     var config = staticDefaults
     for (key, value) in configs {
       guard let value else {
-        if !LogConfig.acceptedNames.contains(key) { return "Unknown topic config name: \(key)" }
+        if !LogConfig.acceptedNames.contains(key) && !LogConfig.interpretedNames.contains(key) {
+          return "Unknown topic config name: \(key)"
+        }
         continue
       }
       do {
