@@ -19,9 +19,17 @@ let package = Package(
   targets: [
     .target(name: "CCRC32C"),
     .target(
+      name: "CSkeinCompression",
+      linkerSettings: [
+        .linkedLibrary("z"),
+        .linkedLibrary("dl", .when(platforms: [.linux])),
+      ]
+    ),
+    .target(
       name: "KafkaProtocol",
       dependencies: [
         "CCRC32C",
+        "CSkeinCompression",
         .product(name: "NIOCore", package: "swift-nio"),
       ]
     ),
