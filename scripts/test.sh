@@ -9,8 +9,14 @@ find Sources Tests -name '*.swift' -not -path 'Sources/KafkaProtocol/Generated/*
   | xargs -0 swift format lint --strict
 
 echo "== build"
-swift build --build-tests 2>&1 | tee .build-test.log | grep -E 'warning:|error:' && {
-  echo "the build has warnings or errors"; exit 1; } || true
+if ! swift build --build-tests > .build-test.log 2>&1; then
+  cat .build-test.log
+  exit 1
+fi
+if grep -E "^$PWD/(Sources|Tests)/.*warning:" .build-test.log; then
+  echo "the build has warnings"
+  exit 1
+fi
 
 echo "== unit tests"
 swift test --skip-build

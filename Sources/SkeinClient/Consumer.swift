@@ -399,7 +399,7 @@ public actor Consumer {
   ) throws -> Int64 {
     var next = offset
     var batches = RecordBatchIterator(records, allowsPartialTrailingBatch: true)
-    do {
+    do throws(RecordBatchError) {
       while let batch = try batches.next() {
         let header = batch.header
         if header.nextOffset <= next { continue }
@@ -408,13 +408,7 @@ public actor Consumer {
           next = header.nextOffset
           continue
         }
-        guard header.attributes.compressionBits == 0 else {
-          let codec = CompressionType(rawValue: Int8(header.attributes.compressionBits))
-          throw KafkaClientError.unsupported(
-            "\(partition) offset \(header.baseOffset): \(codec?.name ?? "unknown")"
-              + " compressed batches are not supported yet")
-        }
-        var iterator = try batch.records()
+        var iterator = try batch.decompressedRecords()
         while let record = try iterator.next() {
           let recordOffset = header.offset(of: record)
           guard recordOffset >= next else { continue }
@@ -428,7 +422,7 @@ public actor Consumer {
         }
         next = header.nextOffset
       }
-    } catch let error as RecordBatchError {
+    } catch {
       throw KafkaClientError.malformedResponse("fetch of \(partition) at \(next): \(error)")
     }
     return next
