@@ -68,39 +68,55 @@ struct ServeCommand: AsyncParsableCommand {
       values[String(setting[..<eq])] = String(setting[setting.index(after: eq)...])
     }
 
-    let broker = try await Broker.start(config: BrokerConfig(values), logger: logger)
+    // Catch the signals before starting, so one that arrives during start-up is not lost.
     let stop = ShutdownSignal()
+    let broker = try await Broker.start(config: BrokerConfig(values), logger: logger)
     await stop.wait()
     logger.info("shutting down")
     await broker.shutdown()
   }
 }
 
-/// Resolves once the process receives SIGINT or SIGTERM.
+/// Resolves once the process receives SIGINT or SIGTERM; listens from the moment it is made,
+/// so a signal that arrives before `wait()` is remembered.
 final class ShutdownSignal {
   private let sources: [any DispatchSourceSignal]
+  private let state = ShutdownState()
 
   init() {
+    let state = self.state
     sources = [SIGINT, SIGTERM].map {
       signal($0, SIG_IGN)
-      return DispatchSource.makeSignalSource(signal: $0)
+      let source = DispatchSource.makeSignalSource(signal: $0)
+      source.setEventHandler { state.fire() }
+      source.resume()
+      return source
     }
   }
 
   func wait() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      let resumed = ResumeOnce(continuation)
-      for source in sources {
-        source.setEventHandler { resumed.resume() }
-        source.resume()
-      }
+      state.wait(continuation)
     }
   }
 }
 
-/// Resumes a continuation at most once, from whichever signal arrives first.
-final class ResumeOnce: Sendable {
-  private let state: Mutex<CheckedContinuation<Void, Never>?>
-  init(_ continuation: CheckedContinuation<Void, Never>) { state = Mutex(continuation) }
-  func resume() { state.withLock { $0.take() }?.resume() }
+/// Whether a shutdown signal arrived, and who waits for it.
+final class ShutdownState: Sendable {
+  private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+  func fire() {
+    state.withLock { s -> CheckedContinuation<Void, Never>? in
+      s.fired = true
+      return s.waiter.take()
+    }?.resume()
+  }
+
+  func wait(_ continuation: CheckedContinuation<Void, Never>) {
+    let fired = state.withLock { s -> Bool in
+      if !s.fired { s.waiter = continuation }
+      return s.fired
+    }
+    if fired { continuation.resume() }
+  }
 }
