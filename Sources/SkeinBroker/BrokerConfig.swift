@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The broker's static configuration: Kafka's server.properties keys, from `--config FILE`
 /// and `--set key=value`, with Kafka's defaults for every key Skein honours.
@@ -14,11 +14,11 @@ public struct BrokerConfig: Sendable {
   public static func parseProperties(_ text: String) -> [String: String] {
     var result: [String: String] = [:]
     for raw in text.split(whereSeparator: \.isNewline) {
-      let line = raw.trimmingCharacters(in: .whitespaces)
+      let line = raw.trimmedOfSpaces
       if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
       guard let sep = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else { continue }
-      let key = line[..<sep].trimmingCharacters(in: .whitespaces)
-      let value = line[line.index(after: sep)...].trimmingCharacters(in: .whitespaces)
+      let key = line[..<sep].trimmedOfSpaces
+      let value = line[line.index(after: sep)...].trimmedOfSpaces
       result[key] = value
     }
     return result
@@ -64,7 +64,7 @@ public struct BrokerConfig: Sendable {
   }
 
   public func int(_ key: String) -> Int? {
-    string(key).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    string(key).flatMap { Int($0.trimmedOfSpaces) }
   }
 
   public func bool(_ key: String) -> Bool {
@@ -100,9 +100,9 @@ public struct BrokerConfig: Sendable {
   /// Parses `PLAINTEXT://host:port` (or bare `host:port`), taking the first entry.
   static func parseListener(_ text: String) -> (host: String, port: Int)? {
     guard let first = text.split(separator: ",").first else { return nil }
-    var spec = Substring(first.trimmingCharacters(in: .whitespaces))
-    if let scheme = spec.range(of: "://") { spec = spec[scheme.upperBound...] }
-    return parseHostPort(String(spec))
+    let spec = first.trimmedOfSpaces
+    let parts = spec.split(separator: "://", maxSplits: 1)
+    return parseHostPort(String(parts.count == 2 ? parts[1] : Substring(spec)))
   }
 
   /// Parses `host:port` or `[v6]:port`.
@@ -171,5 +171,16 @@ public struct BrokerConfig: Sendable {
       if let value = topicDefaultOverride(key) { result[key] = value }
     }
     return result
+  }
+}
+
+extension StringProtocol {
+  /// The text without leading and trailing spaces and tabs (properties-file whitespace).
+  var trimmedOfSpaces: String {
+    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+    guard let first = firstIndex(where: { !isSpace($0) }),
+      let last = lastIndex(where: { !isSpace($0) })
+    else { return "" }
+    return String(self[first...last])
   }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import KafkaProtocol
 
 /// Kafka's `meta.properties` in the data dir: the cluster id and node id this directory

@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import KafkaProtocol
 import NIOCore
 import SkeinClient
+import Synchronization
 
 /// `skein produce`: each line of standard input becomes one record.
 struct ProduceCommand: AsyncParsableCommand {
@@ -138,16 +139,15 @@ struct ProduceCommand: AsyncParsableCommand {
 }
 
 /// The first failed delivery of a produce run (callbacks come from the producer's executor).
-final class DeliveryFailures: @unchecked Sendable {
-  private let lock = NSLock()
-  private var firstError: (any Error)?
+final class DeliveryFailures: Sendable {
+  private let firstError = Mutex<(any Error)?>(nil)
 
-  var first: (any Error)? { lock.withLock { firstError } }
+  var first: (any Error)? { firstError.withLock { $0 } }
 
   @Sendable func record(_ result: Result<RecordMetadata, any Error>) {
     guard case .failure(let error) = result else { return }
-    lock.withLock {
-      if firstError == nil { firstError = error }
+    firstError.withLock {
+      if $0 == nil { $0 = error }
     }
   }
 }
