@@ -8,24 +8,35 @@ import SkeinStorage
 // min_bytes arrive or max_wait passes. Fetch sessions (KIP-227) are declined: every response
 // carries session id 0, so clients keep sending full fetches, which are answered in full.
 
+/// A fetch response whose records are still in the segment files: `slices[i]` replaces the
+/// records marker `ZeroCopyFetchEncoder.marker(i)` when the response is written.
+struct FileBackedFetchResponse: Sendable {
+  var response: FetchResponse
+  var slices: [FetchDataInfo] = []
+}
+
 extension BrokerHandlers {
-  func fetch(_ request: FetchRequest, _ context: RequestContext) -> Reply<FetchResponse> {
+  func fetch(_ request: FetchRequest, _ context: RequestContext) -> Reply<FileBackedFetchResponse> {
     if request.sessionId != 0 {
       return .now(
-        FetchResponse(errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0))
+        FileBackedFetchResponse(
+          response: FetchResponse(
+            errorCode: ErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0)))
     }
     if request.sessionEpoch > 0 {
       return .now(
-        FetchResponse(errorCode: ErrorCode.invalidFetchSessionEpoch.rawValue, sessionId: 0))
+        FileBackedFetchResponse(
+          response: FetchResponse(
+            errorCode: ErrorCode.invalidFetchSessionEpoch.rawValue, sessionId: 0)))
     }
     let first = readForFetch(request, version: context.apiVersion)
     let wanted = Set(first.partitions)
     if request.maxWaitMs <= 0 || first.bytes >= Int(request.minBytes) || first.hasError
       || wanted.isEmpty
     {
-      return .now(first.response)
+      return .now(first.result)
     }
-    let promise = context.eventLoop.makePromise(of: FetchResponse.self)
+    let promise = context.eventLoop.makePromise(of: FileBackedFetchResponse.self)
     let delayed = DelayedFetch(
       handlers: self, request: request, version: context.apiVersion, partitions: wanted,
       eventLoop: context.eventLoop, promise: promise)
@@ -34,7 +45,7 @@ extension BrokerHandlers {
   }
 
   struct FetchRead {
-    var response: FetchResponse
+    var result: FileBackedFetchResponse
     var bytes: Int
     var hasError: Bool
     var partitions: [TopicPartition]
@@ -47,6 +58,7 @@ extension BrokerHandlers {
     var total = 0
     var hasError = false
     var touched: [TopicPartition] = []
+    var slices: [FetchDataInfo] = []
     var topics: [FetchResponse.FetchableTopicResponse] = []
     topics.reserveCapacity(request.topics.count)
     for topic in request.topics {
@@ -93,10 +105,10 @@ extension BrokerHandlers {
               offset: p.fetchOffset, maxBytes: max(limit, 0), maxOffset: highWatermark,
               minOneBatch: total == 0)
             if !read.isEmpty {
-              let bytes = try read.readBytes()
-              total += bytes.readableBytes
-              remaining -= bytes.readableBytes
-              data.records = bytes
+              total += read.length
+              remaining -= read.length
+              data.records = ZeroCopyFetchEncoder.marker(slices.count)
+              slices.append(read)
             }
           } catch {
             data.errorCode = error.errorCode.rawValue
@@ -110,8 +122,9 @@ extension BrokerHandlers {
           topic: usesTopicIds ? "" : topic.topic, topicId: topic.topicId, partitions: partitions))
     }
     return FetchRead(
-      response: FetchResponse(errorCode: 0, sessionId: 0, responses: topics), bytes: total,
-      hasError: hasError, partitions: touched)
+      result: FileBackedFetchResponse(
+        response: FetchResponse(errorCode: 0, sessionId: 0, responses: topics), slices: slices),
+      bytes: total, hasError: hasError, partitions: touched)
   }
 }
 
@@ -125,7 +138,7 @@ final class DelayedFetch: @unchecked Sendable {
   private let version: Int16
   private let partitions: Set<TopicPartition>
   private let eventLoop: any EventLoop
-  private let promise: EventLoopPromise<FetchResponse>
+  private let promise: EventLoopPromise<FileBackedFetchResponse>
   private var waiterId: UInt64?
   private var timeout: Scheduled<Void>?
   private var done = false
@@ -133,7 +146,7 @@ final class DelayedFetch: @unchecked Sendable {
   init(
     handlers: BrokerHandlers, request: FetchRequest, version: Int16,
     partitions: Set<TopicPartition>, eventLoop: any EventLoop,
-    promise: EventLoopPromise<FetchResponse>
+    promise: EventLoopPromise<FileBackedFetchResponse>
   ) {
     self.handlers = handlers
     self.request = request
@@ -157,16 +170,16 @@ final class DelayedFetch: @unchecked Sendable {
     }
     let read = handlers.readForFetch(request, version: version)
     if read.bytes >= Int(request.minBytes) || read.hasError {
-      complete(read.response)
+      complete(read.result)
     }
   }
 
   private func finish() {
     guard !done else { return }
-    complete(handlers.readForFetch(request, version: version).response)
+    complete(handlers.readForFetch(request, version: version).result)
   }
 
-  private func complete(_ response: FetchResponse) {
+  private func complete(_ response: FileBackedFetchResponse) {
     done = true
     if let waiterId { handlers.replicaManager.fetchWaiters.cancel(waiterId) }
     timeout?.cancel()

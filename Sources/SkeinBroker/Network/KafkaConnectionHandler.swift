@@ -1,19 +1,20 @@
 import Logging
 import NIOCore
+import SkeinStorage
 
 /// One client connection: hands each frame to the dispatcher and writes the responses back in
 /// request order, even when a later request (say a produce) finishes before an earlier
 /// long-polling fetch.
 final class KafkaConnectionHandler: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
-  typealias OutboundOut = ByteBuffer
+  typealias OutboundOut = IOData
 
   private let dispatcher: RequestDispatcher
   private var logger: Logger
   private var nextSequence = 0
   private var nextToWrite = 0
   /// Finished responses waiting for an earlier one; nil marks a request without a response.
-  private var finished: [Int: ByteBuffer?] = [:]
+  private var finished: [Int: [ResponsePart]?] = [:]
   private var remoteAddress = "unknown"
   private var needsFlush = false
 
@@ -71,7 +72,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
   }
 
   private func complete(
-    _ sequence: Int, _ response: ByteBuffer?, context: ChannelHandlerContext, flushNow: Bool
+    _ sequence: Int, _ response: [ResponsePart]?, context: ChannelHandlerContext, flushNow: Bool
   ) {
     if sequence == nextToWrite && finished.isEmpty {
       nextToWrite += 1
@@ -89,8 +90,36 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     }
   }
 
-  private func write(_ response: ByteBuffer, context: ChannelHandlerContext) {
-    context.write(wrapOutboundOut(response), promise: nil)
+  private func write(_ response: [ResponsePart], context: ChannelHandlerContext) {
+    for part in response {
+      switch part {
+      case .bytes(let bytes):
+        context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+      case .file(let slice):
+        writeFile(slice, context: context)
+      }
+    }
     needsFlush = true
+  }
+
+  /// Sends record batches straight from the segment file; reads them into memory when the
+  /// file cannot be handed to the channel.
+  private func writeFile(_ slice: FetchDataInfo, context: ChannelHandlerContext) {
+    do {
+      if let (region, handle) = try slice.makeFileRegion() {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in try? handle.close() }
+        context.write(wrapOutboundOut(.fileRegion(region)), promise: promise)
+        return
+      }
+    } catch {
+      logger.debug("sendfile unavailable, copying: \(error)")
+    }
+    do {
+      context.write(wrapOutboundOut(.byteBuffer(try slice.readBytes())), promise: nil)
+    } catch {
+      logger.warning("closing connection: cannot read fetched records: \(error)")
+      context.close(promise: nil)
+    }
   }
 }

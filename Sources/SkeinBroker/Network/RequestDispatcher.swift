@@ -4,8 +4,8 @@ import NIOCore
 
 /// What the connection does with one frame.
 enum Dispatched {
-  case response(ByteBuffer)
-  case deferred(EventLoopFuture<ByteBuffer?>)
+  case response([ResponsePart])
+  case deferred(EventLoopFuture<[ResponsePart]>)
   case noResponse
   case close(String)
 }
@@ -36,8 +36,9 @@ final class RequestDispatcher: Sendable {
         let response = ApiVersionsResponse(
           errorCode: ErrorCode.unsupportedVersion.rawValue,
           apiKeys: SupportedApis.apiVersionsEntries)
-        return .response(
-          Self.encode(response, apiKey: apiKey, version: 0, correlationId: correlationId))
+        return .response([
+          .bytes(Self.encode(response, apiKey: apiKey, version: 0, correlationId: correlationId))
+        ])
       }
       return .close("\(apiKey.name) v\(version) is not supported (serving \(served))")
     }
@@ -55,7 +56,7 @@ final class RequestDispatcher: Sendable {
     case .apiVersions: return run(ApiVersionsRequest.self, &body, context, h.apiVersions)
     case .metadata: return run(MetadataRequest.self, &body, context, h.metadata)
     case .produce: return run(ProduceRequest.self, &body, context, h.produce)
-    case .fetch: return run(FetchRequest.self, &body, context, h.fetch)
+    case .fetch: return runFetch(&body, context)
     case .listOffsets: return run(ListOffsetsRequest.self, &body, context, h.listOffsets)
     case .createTopics: return run(CreateTopicsRequest.self, &body, context, h.createTopics)
     case .deleteTopics: return run(DeleteTopicsRequest.self, &body, context, h.deleteTopics)
@@ -88,19 +89,46 @@ final class RequestDispatcher: Sendable {
     }
     switch handler(request, context) {
     case .now(let response):
-      return .response(
-        Self.encode(
-          response, apiKey: context.apiKey, version: context.apiVersion,
-          correlationId: context.correlationId))
+      return .response([
+        .bytes(
+          Self.encode(
+            response, apiKey: context.apiKey, version: context.apiVersion,
+            correlationId: context.correlationId))
+      ])
     case .none:
       return .noResponse
     case .later(let future):
       return .deferred(
         future.map { response in
-          Self.encode(
-            response, apiKey: context.apiKey, version: context.apiVersion,
-            correlationId: context.correlationId)
+          [
+            .bytes(
+              Self.encode(
+                response, apiKey: context.apiKey, version: context.apiVersion,
+                correlationId: context.correlationId))
+          ]
         })
+    }
+  }
+
+  /// Fetch answers keep their records in the segment files until the socket write.
+  private func runFetch(_ body: inout ByteBuffer, _ context: RequestContext) -> Dispatched {
+    let request: FetchRequest
+    do {
+      request = try FetchRequest(from: &body, version: context.apiVersion)
+    } catch {
+      return .close("undecodable Fetch v\(context.apiVersion) request: \(error)")
+    }
+    let encode: @Sendable (FileBackedFetchResponse) -> [ResponsePart] = { result in
+      let framed = Self.encode(
+        result.response, apiKey: .fetch, version: context.apiVersion,
+        correlationId: context.correlationId)
+      return ZeroCopyFetchEncoder.parts(
+        framed: framed, slices: result.slices, compact: ApiKey.fetch.isFlexible(context.apiVersion))
+    }
+    switch handlers.fetch(request, context) {
+    case .now(let result): return .response(encode(result))
+    case .later(let future): return .deferred(future.map(encode))
+    case .none: return .noResponse
     }
   }
 
