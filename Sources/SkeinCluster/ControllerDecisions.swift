@@ -97,9 +97,13 @@ public struct ControllerDecisions: Sendable {
             "Unable to replicate the partition \(replicationFactor) time(s): The target replication factor of \(replicationFactor) cannot be reached because only \(brokers.count) broker(s) are registered."
           ))
       }
-      replicaSets = Self.roundRobinAssignment(
-        brokers: brokers, partitions: Int(partitions), replicationFactor: Int(replicationFactor),
-        startPartition: 0)
+      do throws(ControllerError) {
+        replicaSets = try ReplicaPlacement.assign(
+          brokers: Self.placementBrokers(image), partitions: Int(partitions),
+          replicationFactor: Int(replicationFactor))
+      } catch {
+        return .failure(error)
+      }
     }
     if let problem = validateConfigs(configs.mapValues { Optional($0) }) {
       return .failure(ControllerError(.invalidConfig, problem))
@@ -162,10 +166,13 @@ public struct ControllerDecisions: Sendable {
             .invalidReplicationFactor,
             "Not enough brokers for replication factor \(replicationFactor)."))
       }
-      replicaSets = Array(
-        Self.roundRobinAssignment(
-          brokers: brokers, partitions: Int(count), replicationFactor: replicationFactor,
-          startPartition: 0)[Int(current)...])
+      do throws(ControllerError) {
+        replicaSets = try ReplicaPlacement.assign(
+          brokers: Self.placementBrokers(image), partitions: Int(count - current),
+          replicationFactor: replicationFactor, startPartitionId: Int(current))
+      } catch {
+        return .failure(error)
+      }
     }
     return .success(
       replicaSets.enumerated().map { offset, replicas in
@@ -208,8 +215,16 @@ public struct ControllerDecisions: Sendable {
       })
   }
 
+  /// The live (unfenced) brokers with their racks, as replica placement sees them.
+  static func placementBrokers(_ image: MetadataImage) -> [ReplicaPlacement.Broker] {
+    image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
+      ReplicaPlacement.Broker(id: $0.id, rack: $0.rack)
+    }
+  }
+
   /// Rack-unaware round-robin placement: partition p's replicas are the brokers after
-  /// position p in the sorted list. (Kafka's rack-aware placement replaces this.)
+  /// position p in the sorted list. createTopic and createPartitions place replicas with
+  /// `ReplicaPlacement` (Kafka's rack-aware algorithm) instead.
   public static func roundRobinAssignment(
     brokers: [Int32], partitions: Int, replicationFactor: Int, startPartition: Int
   ) -> [[Int32]] {
