@@ -75,6 +75,7 @@ let package = Package(
       name: "skein",
       dependencies: [
         "SkeinBroker",
+        "SkeinCluster",
         "SkeinClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),

@@ -221,16 +221,4 @@ public struct ControllerDecisions: Sendable {
       ReplicaPlacement.Broker(id: $0.id, rack: $0.rack)
     }
   }
-
-  /// Rack-unaware round-robin placement: partition p's replicas are the brokers after
-  /// position p in the sorted list. createTopic and createPartitions place replicas with
-  /// `ReplicaPlacement` (Kafka's rack-aware algorithm) instead.
-  public static func roundRobinAssignment(
-    brokers: [Int32], partitions: Int, replicationFactor: Int, startPartition: Int
-  ) -> [[Int32]] {
-    guard !brokers.isEmpty else { return [] }
-    return (startPartition..<partitions).map { p in
-      (0..<replicationFactor).map { r in brokers[(p + r) % brokers.count] }
-    }
-  }
 }
