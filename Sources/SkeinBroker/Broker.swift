@@ -59,10 +59,9 @@ public final class Broker: Sendable {
     let advertised = config.advertisedListener
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     let handlers = BrokerHandlers(
-      config: config, clusterId: clusterId, advertisedHost: advertised.host,
-      advertisedPort: Int32(advertised.port), controller: controller,
+      config: config, clusterId: clusterId, controller: controller,
       replicaManager: replicaManager, logger: logger)
-    let dispatcher = RequestDispatcher(handlers: handlers, logger: logger)
+    let dispatcher = RequestDispatcher(handlers: handlers)
     let maxFrame = config.maxRequestSize
 
     let channel: any Channel

@@ -9,21 +9,17 @@ final class BrokerHandlers: Sendable {
   let config: BrokerConfig
   let clusterId: String
   let nodeId: Int32
-  let advertisedHost: String
-  let advertisedPort: Int32
   let controller: ControllerRuntime
   let replicaManager: ReplicaManager
   let logger: Logger
 
   init(
-    config: BrokerConfig, clusterId: String, advertisedHost: String, advertisedPort: Int32,
-    controller: ControllerRuntime, replicaManager: ReplicaManager, logger: Logger
+    config: BrokerConfig, clusterId: String, controller: ControllerRuntime,
+    replicaManager: ReplicaManager, logger: Logger
   ) {
     self.config = config
     self.clusterId = clusterId
     self.nodeId = config.nodeId
-    self.advertisedHost = advertisedHost
-    self.advertisedPort = advertisedPort
     self.controller = controller
     self.replicaManager = replicaManager
     self.logger = logger

@@ -14,11 +14,9 @@ enum Dispatched {
 /// decodes the body and routes it to the handler of its API family.
 final class RequestDispatcher: Sendable {
   let handlers: BrokerHandlers
-  let logger: Logger
 
-  init(handlers: BrokerHandlers, logger: Logger) {
+  init(handlers: BrokerHandlers) {
     self.handlers = handlers
-    self.logger = logger
   }
 
   func dispatch(frame: ByteBuffer, remoteAddress: String, eventLoop: any EventLoop) -> Dispatched {

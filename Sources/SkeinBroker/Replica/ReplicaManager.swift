@@ -94,7 +94,7 @@ final class ReplicaManager: Sendable {
       }
     }
     partitions.withLock { $0 = next }
-    for tp in current.keys where next[tp] == nil {
+    for tp in current.keys where wanted[tp] == nil {
       do {
         try logManager.deleteLog(tp)
         logger.info("deleted log \(tp)")
@@ -103,9 +103,10 @@ final class ReplicaManager: Sendable {
       }
       fetchWaiters.notify(tp)
     }
-    // Logs on disk for topics the metadata no longer has (deleted while down).
+    // Logs on disk for partitions the metadata no longer assigns here (deleted while down).
+    // A log that merely failed to open stays on disk.
     for log in logManager.allLogs
-    where log.topicPartition != MetadataLog.topicPartition && next[log.topicPartition] == nil {
+    where log.topicPartition != MetadataLog.topicPartition && wanted[log.topicPartition] == nil {
       try? logManager.deleteLog(log.topicPartition)
     }
   }
