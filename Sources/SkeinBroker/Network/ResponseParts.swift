@@ -27,7 +27,6 @@ enum ZeroCopyFetchEncoder {
   /// Splits the framed response at each marker. `slices[i]` replaces marker i.
   static func parts(framed: ByteBuffer, slices: [FetchDataInfo], compact: Bool) -> [ResponsePart] {
     guard !slices.isEmpty else { return [.bytes(framed)] }
-    var framed = framed
     var parts: [ResponsePart] = []
     parts.reserveCapacity(slices.count * 3 + 1)
     var cursor = framed.readerIndex
@@ -57,12 +56,10 @@ enum ZeroCopyFetchEncoder {
       parts.append(.bytes(tail))
       total += rest
     }
-    // The frame's size prefix sits at the start of the first part.
+    // The frame's size prefix sits at the start of the first part, the response header.
     if case .bytes(var first) = parts.first {
       first.setInteger(Int32(total - 4), at: first.readerIndex)
       parts[0] = .bytes(first)
-    } else {
-      framed.setInteger(Int32(total - 4), at: framed.readerIndex)
     }
     return parts
   }
