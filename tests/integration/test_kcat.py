@@ -66,4 +66,7 @@ def test_kcat_keyed_produce_with_headers_and_consume_back(broker, compression):
     # Skein advertises Produce v0 as Kafka 4 does; FindCoordinator comes with consumer groups,
     # so until then librdkafka sends lz4 batches uncompressed.
     expected = "none" if compression == "lz4" else compression
-    assert kw.stored_codecs(broker.port, topic, 0) == {expected}
+    # librdkafka sends a batch uncompressed when compressing would not shrink it (a lone
+    # short record), so "none" may sit beside the codec asked for.
+    stored = kw.stored_codecs(broker.port, topic, 0)
+    assert expected in stored and stored <= {expected, "none"}, stored
