@@ -17,6 +17,19 @@ public enum ClientApiVersions {
     .createPartitions: clamp(CreatePartitionsRequest.self, 0...3),
     .describeConfigs: clamp(DescribeConfigsRequest.self, 0...4),
     .incrementalAlterConfigs: clamp(IncrementalAlterConfigsRequest.self, 0...1),
+    .initProducerId: clamp(InitProducerIdRequest.self, 0...5),
+    .findCoordinator: clamp(FindCoordinatorRequest.self, 0...6),
+    .joinGroup: clamp(JoinGroupRequest.self, 0...9),
+    .syncGroup: clamp(SyncGroupRequest.self, 0...5),
+    .heartbeat: clamp(HeartbeatRequest.self, 0...4),
+    .leaveGroup: clamp(LeaveGroupRequest.self, 0...5),
+    .offsetCommit: clamp(OffsetCommitRequest.self, 0...9),
+    .offsetFetch: clamp(OffsetFetchRequest.self, 0...9),
+    .offsetDelete: clamp(OffsetDeleteRequest.self, 0...0),
+    .listGroups: clamp(ListGroupsRequest.self, 0...5),
+    .describeGroups: clamp(DescribeGroupsRequest.self, 0...6),
+    .deleteGroups: clamp(DeleteGroupsRequest.self, 0...2),
+    .describeProducers: clamp(DescribeProducersRequest.self, 0...0),
   ]
 
   private static func clamp<R: KafkaRequestMessage>(

@@ -84,7 +84,9 @@ public enum Acks: Int16, Sendable, Hashable {
 /// A batching producer: records are partitioned (murmur2 of the key, sticky for keyless
 /// records), collected per partition into v2 record batches (`batchSize`, `linger`), sent to
 /// each partition's leader, and retried on retriable errors, one batch per partition in
-/// flight so order holds.
+/// flight so order holds. Idempotent by default, as the Java client: InitProducerId first,
+/// then every batch carries the producer id, epoch and a per-partition sequence, so a retry
+/// the leader already wrote is dropped instead of written twice.
 public actor Producer {
   /// Producer settings, named after their Kafka counterparts.
   public struct Configuration: Sendable {
@@ -108,8 +110,34 @@ public actor Producer {
     public var keylessPartitioning: Partitioner.KeylessStrategy = .sticky
     /// Ask brokers to create unknown topics (if they are configured to).
     public var allowAutoTopicCreation = true
+    /// `enable.idempotence`. nil, the default, means on unless `acks` is not `.all` or
+    /// `retries` is 0, when it is quietly off (as the Java client 3.2+ treats an unset
+    /// value); true makes those settings a configuration error; false turns it off.
+    public var enableIdempotence: Bool?
 
     public init() {}
+
+    /// Whether batches carry producer ids and sequences; throws for settings that contradict
+    /// an explicit `enableIdempotence = true`.
+    public func idempotenceEnabled() throws(KafkaClientError) -> Bool {
+      switch enableIdempotence {
+      case false?:
+        return false
+      case nil:
+        return acks == .all && retries > 0
+      case true?:
+        guard acks == .all else {
+          throw .invalidArgument(
+            "Must set acks to all in order to use the idempotent producer. "
+              + "Otherwise we cannot guarantee idempotence.")
+        }
+        guard retries > 0 else {
+          throw .invalidArgument(
+            "Must set retries to non-zero when using the idempotent producer.")
+        }
+        return true
+      }
+    }
   }
 
   /// One record's completion and the timestamp it was sent with.
@@ -143,10 +171,20 @@ public actor Producer {
   private var flushing = 0
   private var isClosed = false
   private var timer: (deadline: ContinuousClock.Instant, task: Task<Void, Never>)?
+  /// Whether batches are stamped; turned off when idempotence was only the default and no
+  /// broker serves InitProducerId.
+  private var idempotent: Bool
+  private var idempotence = IdempotentProducerState()
+  private var initProducerIdTask: Task<Void, any Error>?
 
-  public init(client: KafkaClient, configuration: Configuration = Configuration()) {
+  /// Throws `.invalidArgument` for settings that contradict each other (explicit
+  /// idempotence with acks other than all, or without retries).
+  public init(
+    client: KafkaClient, configuration: Configuration = Configuration()
+  ) throws(KafkaClientError) {
     self.client = client
     self.configuration = configuration
+    self.idempotent = try configuration.idempotenceEnabled()
     self.eventLoop = client.eventLoopGroup.any()
     self.accumulator = RecordAccumulator(
       batchSize: configuration.batchSize, linger: configuration.linger)
@@ -348,6 +386,15 @@ public actor Producer {
     scheduleTimer()
   }
 
+  /// The producer id and epoch of an idempotent producer, after InitProducerId if needed.
+  public var producerIdAndEpoch: (producerId: Int64, epoch: Int16)? {
+    idempotent && idempotence.hasProducerId
+      ? (idempotence.producerId, idempotence.producerEpoch) : nil
+  }
+
+  /// Whether this producer stamps its batches (idempotence on and served).
+  public var isIdempotent: Bool { idempotent }
+
   /// Sends `batches` to their leaders, retrying retriable failures after a metadata refresh
   /// and a back-off, until each is acknowledged, fails for good, or runs out of time.
   private func deliver(_ batches: [Batch]) async {
@@ -355,6 +402,23 @@ public actor Producer {
     while !pending.isEmpty {
       var retry: [Batch] = []
       var byNode: [Int32: [Batch]] = [:]
+      if idempotent {
+        do {
+          try await ensureProducerId(deadline: pending.map(\.createdAt).min())
+        } catch {
+          for batch in pending { fail(batch, error: error) }
+          return
+        }
+        if idempotent {
+          // A retry keeps its stamp, so the leader recognises a batch it already wrote.
+          for index in pending.indices where pending[index].stamp == nil {
+            let stamp = idempotence.stamp(
+              pending[index].partition, recordCount: pending[index].recordCount)
+            pending[index].stamp = stamp
+            RecordBatchHeader.applyStamp(stamp, to: &pending[index].records)
+          }
+        }
+      }
       for var batch in pending {
         batch.attempts += 1
         do {
@@ -367,7 +431,7 @@ public actor Producer {
       let client = client
       let acks = configuration.acks
       let timeout = configuration.requestTimeout
-      await withTaskGroup(of: [(Batch, Result<ProduceOutcome, any Error>)].self) { group in
+      await withTaskGroup(of: [ProduceResult].self) { group in
         for (node, batches) in byNode {
           group.addTask {
             await Self.produce(
@@ -375,10 +439,11 @@ public actor Producer {
           }
         }
         for await results in group {
-          for (batch, result) in results {
+          for (batch, result, logStartOffset) in results {
             switch result {
             case .success(let outcome): succeed(batch, outcome)
-            case .failure(let error): settle(batch, error: error, retry: &retry)
+            case .failure(let error):
+              settle(batch, error: error, logStartOffset: logStartOffset, retry: &retry)
             }
           }
         }
@@ -393,18 +458,143 @@ public actor Producer {
   }
 
   /// Retries `batch` when the error allows it and time remains, else fails its records.
-  private func settle(_ batch: Batch, error: any Error, retry: inout [Batch]) {
-    let retriable = (error as? KafkaClientError)?.isRetriable ?? false
+  private func settle(
+    _ batch: Batch, error: any Error, logStartOffset: Int64 = -1, retry: inout [Batch]
+  ) {
+    let clientError = error as? KafkaClientError
     let expired = ContinuousClock.now - batch.createdAt >= configuration.deliveryTimeout
-    if retriable, !expired, batch.attempts <= configuration.retries {
+    let canRetry = !expired && batch.attempts <= configuration.retries
+    if idempotent, let stamp = batch.stamp, let code = clientError?.errorCode {
+      switch code {
+      case .unknownProducerId:
+        // Retention removed the producer's state on this partition: nothing is lost, so a
+        // new epoch starts the sequences over and the batch goes again.
+        if canRetry,
+          idempotence.producerStateExpired(
+            batch.partition, logStartOffset: logStartOffset)
+        {
+          if !idempotence.isStale(stamp) { idempotence.bumpEpoch() }
+          var restamped = batch
+          restamped.stamp = nil
+          retry.append(restamped)
+          return
+        }
+        if !idempotence.isStale(stamp) { idempotence.bumpEpoch() }
+        fail(batch, error: error)
+        return
+      case .outOfOrderSequenceNumber:
+        // A gap in the log: this batch fails, and a new epoch lets later ones through.
+        if !idempotence.isStale(stamp) { idempotence.bumpEpoch() }
+        fail(batch, error: error)
+        return
+      case .invalidProducerEpoch:
+        // Sent under an epoch the producer has since bumped: send again under the new one.
+        if canRetry, idempotence.isStale(stamp) {
+          var restamped = batch
+          restamped.stamp = nil
+          retry.append(restamped)
+          return
+        }
+        fail(batch, error: error)
+        return
+      case .producerFenced, .clusterAuthorizationFailed, .unsupportedVersion:
+        if let clientError { idempotence.fail(clientError) }
+        fail(batch, error: error)
+        return
+      default:
+        break
+      }
+    }
+    if clientError?.isRetriable ?? false, canRetry {
       retry.append(batch)
       return
+    }
+    fail(batch, error: error)
+  }
+
+  /// Fails every record of `batch`. A stamped batch that the leader may have written (the
+  /// outcome is unknown) leaves a possible gap, so the epoch is bumped; one the leader
+  /// rejected gives its sequences back.
+  private func fail(_ batch: Batch, error: any Error) {
+    if idempotent, let stamp = batch.stamp, !idempotence.isStale(stamp) {
+      let code = (error as? KafkaClientError)?.errorCode
+      // Only a first attempt the leader answered with an error is known not to be written.
+      let rejected: Bool
+      switch error as? KafkaClientError {
+      case .broker?:
+        rejected = batch.attempts == 1 && code != .requestTimedOut && code != .networkException
+      default: rejected = false
+      }
+      if rejected,
+        idempotence.sequence(for: batch.partition)
+          == IdempotentProducerState.incrementSequence(
+            stamp.baseSequence, by: batch.recordCount)
+      {
+        idempotence.rollBack(batch.partition, to: stamp.baseSequence)
+      } else if !rejected {
+        idempotence.bumpEpoch()
+      }
     }
     for delivery in batch.deliveries { delivery.complete(.failure(error)) }
     finish(batch)
   }
 
+  /// Asks for a producer id (InitProducerId without a transactional id) once, shared by
+  /// every delivery; retriable errors are retried until `deadline` plus the delivery timeout.
+  private func ensureProducerId(deadline createdAt: ContinuousClock.Instant?) async throws {
+    if let fatal = idempotence.fatalError { throw fatal }
+    if idempotence.hasProducerId { return }
+    if let task = initProducerIdTask {
+      try await task.value
+      return
+    }
+    let deadline = (createdAt ?? .now) + configuration.deliveryTimeout
+    let task = Task { try await self.initProducerId(until: deadline) }
+    initProducerIdTask = task
+    defer { initProducerIdTask = nil }
+    try await task.value
+  }
+
+  private func initProducerId(until deadline: ContinuousClock.Instant) async throws {
+    var request = InitProducerIdRequest()
+    request.transactionalId = nil
+    request.transactionTimeoutMs = Int32.max
+    request.producerId = -1
+    request.producerEpoch = -1
+    while true {
+      do {
+        let connection = try await client.anyConnection()
+        guard let version = connection.apiVersions[.initProducerId] else {
+          if configuration.enableIdempotence == nil {
+            // Idempotence was only the default and this broker cannot give producer ids.
+            idempotent = false
+            return
+          }
+          let error = KafkaClientError.unsupportedApi(
+            api: .initProducerId, address: connection.address)
+          idempotence.fail(error)
+          throw error
+        }
+        let response = try await connection.send(
+          request, version: version, timeout: configuration.requestTimeout)
+        try KafkaClientError.check(response.errorCode, "InitProducerId")
+        idempotence.setProducerId(response.producerId, epoch: response.producerEpoch)
+        return
+      } catch let error as KafkaClientError {
+        guard error.isRetriable, ContinuousClock.now < deadline else {
+          if !error.isRetriable { idempotence.fail(error) }
+          throw error
+        }
+      }
+      try await Task.sleep(for: client.configuration.retryBackoff)
+    }
+  }
+
   private func succeed(_ batch: Batch, _ outcome: ProduceOutcome) {
+    if outcome.baseOffset >= 0 {
+      idempotence.acknowledged(
+        batch.partition, lastOffset: outcome.baseOffset + Int64(batch.deliveries.count) - 1)
+    }
     for (index, delivery) in batch.deliveries.enumerated() {
       let offset = outcome.baseOffset >= 0 ? outcome.baseOffset + Int64(index) : -1
       delivery.complete(
@@ -434,10 +624,13 @@ public actor Producer {
     var logAppendTime: Int64
   }
 
+  /// A batch's outcome, with the partition's log start offset when the leader sent one.
+  typealias ProduceResult = (Batch, Result<ProduceOutcome, any Error>, Int64)
+
   /// One Produce request to `node` carrying `batches` (one per partition).
   static func produce(
     _ batches: [Batch], to node: Int32, client: KafkaClient, acks: Acks, timeout: Duration
-  ) async -> [(Batch, Result<ProduceOutcome, any Error>)] {
+  ) async -> [ProduceResult] {
     var request = ProduceRequest()
     request.acks = acks.rawValue
     request.timeoutMs = Int32(clamping: timeout.milliseconds)
@@ -458,7 +651,9 @@ public actor Producer {
       let version = try connection.version(for: .produce)
       if acks == .none {
         try await connection.sendWithoutResponse(request, version: version)
-        return batches.map { ($0, .success(ProduceOutcome(baseOffset: -1, logAppendTime: -1))) }
+        return batches.map {
+          ($0, .success(ProduceOutcome(baseOffset: -1, logAppendTime: -1)), -1)
+        }
       }
       let response = try await connection.send(
         request, version: version, timeout: timeout + .seconds(5))
@@ -474,7 +669,18 @@ public actor Producer {
             batch,
             .failure(
               KafkaClientError.malformedResponse(
-                "Produce response has no result for \(batch.partition)"))
+                "Produce response has no result for \(batch.partition)")),
+            -1
+          )
+        }
+        // The leader already has this batch (a retry of one it wrote): delivered.
+        if result.errorCode == ErrorCode.duplicateSequenceNumber.rawValue {
+          return (
+            batch,
+            .success(
+              ProduceOutcome(
+                baseOffset: result.baseOffset, logAppendTime: result.logAppendTimeMs)),
+            result.logStartOffset
           )
         }
         guard result.errorCode == 0 else {
@@ -488,17 +694,19 @@ public actor Producer {
             .failure(
               KafkaClientError.broker(
                 ErrorCode(rawValue: result.errorCode), context: "produce to \(batch.partition)",
-                message: message))
+                message: message)),
+            result.logStartOffset
           )
         }
         return (
           batch,
           .success(
-            ProduceOutcome(baseOffset: result.baseOffset, logAppendTime: result.logAppendTimeMs))
+            ProduceOutcome(baseOffset: result.baseOffset, logAppendTime: result.logAppendTimeMs)),
+          result.logStartOffset
         )
       }
     } catch {
-      return batches.map { ($0, .failure(error)) }
+      return batches.map { ($0, .failure(error), -1) }
     }
   }
 }

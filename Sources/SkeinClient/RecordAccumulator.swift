@@ -14,6 +14,9 @@ struct RecordAccumulator<Delivery: Sendable>: Sendable {
     var createdAt: ContinuousClock.Instant
     /// Sends so far (the first send is attempt 1).
     var attempts = 0
+    /// The idempotent producer's id, epoch and sequence, set at the first send.
+    var stamp: ProducerStamp?
+    var recordCount: Int32 { Int32(clamping: deliveries.count) }
 
     var sizeInBytes: Int { records.readableBytes }
   }

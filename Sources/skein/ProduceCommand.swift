@@ -10,7 +10,10 @@ struct ProduceCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "produce",
     abstract: "Produce the lines of standard input to a topic, one record per line.",
-    discussion: "Prints nothing on success; errors go to standard error, with exit status 1.")
+    discussion: """
+      Prints nothing on success; errors go to standard error, with exit status 1. Idempotent \
+      by default, as the Java producer: InitProducerId first, then a sequence per partition.
+      """)
 
   @OptionGroup var client: ClientOptions
 
@@ -37,7 +40,19 @@ struct ProduceCommand: AsyncParsableCommand {
   @Option(name: .customLong("batch-size"), help: "Batch size in bytes.")
   var batchSize = 16384
 
+  @Flag(
+    inversion: .prefixedNo,
+    help:
+      "Idempotent produce: a producer id and sequences, so a retry is never written twice. On unless --acks is not all; --idempotence with other acks is an error."
+  )
+  var idempotence: Bool?
+
   func validate() throws {
+    if idempotence == true, try parsedAcks() != .all {
+      throw ValidationError(
+        "--idempotence needs --acks all (must set acks to all in order to use the idempotent producer)"
+      )
+    }
     _ = try parsedAcks()
     if let partition, partition < 0 { throw ValidationError("--partition must not be negative") }
     if let keySeparator, keySeparator.isEmpty {
@@ -62,6 +77,7 @@ struct ProduceCommand: AsyncParsableCommand {
     configuration.acks = try parsedAcks()
     configuration.linger = .milliseconds(lingerMs)
     configuration.batchSize = batchSize
+    configuration.enableIdempotence = idempotence
     configuration.requestTimeout = .milliseconds(client.requestTimeoutMs)
     configuration.maxBlock = .milliseconds(max(client.requestTimeoutMs, 10_000))
     configuration.deliveryTimeout = .milliseconds(max(client.requestTimeoutMs * 2, 30_000))
@@ -72,7 +88,7 @@ struct ProduceCommand: AsyncParsableCommand {
     }
     let separator = keySeparator.map { Array($0.utf8) }
     try await withClient(client) { client in
-      let producer = Producer(client: client, configuration: configuration)
+      let producer = try Producer(client: client, configuration: configuration)
       do {
         try await produceLines(
           producer, topic: topic, partition: partition, separator: separator,

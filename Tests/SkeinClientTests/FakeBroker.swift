@@ -16,6 +16,9 @@ final class FakeBroker: @unchecked Sendable {
     case close
     /// A whole frame written as is (length prefix included).
     case raw(ByteBuffer)
+    /// A body written when the promise handed to the closure completes (a JoinGroup waiting
+    /// for the rebalance).
+    case deferred((EventLoopPromise<ByteBuffer>) -> Void)
   }
 
   struct PartitionLog {
@@ -42,6 +45,14 @@ final class FakeBroker: @unchecked Sendable {
   private var _override: (@Sendable (RequestHeader, ByteBuffer) -> Reply?)?
   private var _reverseEvery = 0
   private var _produceErrors: [Int16] = []
+  private var _lostProduceResponses = 0
+  private var nextProducerId: Int64 = 1000
+  private var _initProducerIdErrors: [Int16] = []
+  /// Idempotent producers' state per partition: epoch, last sequence, and the sequences and
+  /// base offsets of the last batches (for duplicate detection).
+  private var producerStates: [ProducerKey: ProducerPartitionState] = [:]
+  private var _stampedBatches: [StampedBatch] = []
+  let groups = FakeGroupCoordinator()
   private var children: [any Channel] = []
 
   init() {}
@@ -112,6 +123,33 @@ final class FakeBroker: @unchecked Sendable {
   func failNextProduces(with codes: [ErrorCode]) {
     locked { _produceErrors += codes.map(\.rawValue) }
   }
+
+  /// Produce requests whose batches are written but whose responses are lost (the
+  /// connection closes instead), one per request.
+  func loseNextProduceResponses(_ count: Int) {
+    locked { _lostProduceResponses += count }
+  }
+
+  /// Error codes the next InitProducerId requests get.
+  func failNextInitProducerIds(with codes: [ErrorCode]) {
+    locked { _initProducerIdErrors += codes.map(\.rawValue) }
+  }
+
+  /// Sets a producer's state on a partition, as if it had written up to `lastSequence`.
+  func setProducerState(
+    producerId: Int64, topic: String, partition: Int32, epoch: Int16, lastSequence: Int32
+  ) {
+    locked {
+      producerStates[ProducerKey(producerId: producerId, topic: topic, partition: partition)] =
+        ProducerPartitionState(epoch: epoch, lastSequence: lastSequence)
+    }
+  }
+
+  /// Forgets every producer's state (as retention removing it would).
+  func dropProducerStates() { locked { producerStates.removeAll() } }
+
+  /// The producer fields of every batch received by Produce, in order.
+  var stampedBatches: [StampedBatch] { locked { _stampedBatches } }
 
   /// Headers of every request received, in order.
   var receivedRequests: [RequestHeader] { locked { requests } }
@@ -202,7 +240,20 @@ final class FakeBroker: @unchecked Sendable {
       case .produce:
         let request = try ProduceRequest(from: &body, version: version)
         let response = produce(request)
+        let lose = locked {
+          guard _lostProduceResponses > 0 else { return false }
+          _lostProduceResponses -= 1
+          return true
+        }
+        if lose { return .close }
         return request.acks == 0 ? .noResponse : encode(response, version)
+      case .initProducerId:
+        let request = try InitProducerIdRequest(from: &body, version: version)
+        return encode(initProducerId(request), version)
+      case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit,
+        .offsetFetch, .offsetDelete, .listGroups, .describeGroups, .deleteGroups:
+        return try groups.handle(
+          api, version: version, body: &body, header: header, node: nodeId, port: port)
       case .fetch:
         let request = try FetchRequest(from: &body, version: version)
         let response = fetch(request, version: version)
@@ -304,18 +355,54 @@ final class FakeBroker: @unchecked Sendable {
           if !_produceErrors.isEmpty {
             result.errorCode = _produceErrors.removeFirst()
             result.baseOffset = -1
+            result.logStartOffset = 0
           } else if let topic = topics[topicData.name], topic.partitions.indices.contains(index),
             var records = partitionData.records
           {
             do {
               _ = try RecordBatchValidator.validate(records, requireSingleBatch: true)
+              let header = try RecordBatchHeader(peeking: records, at: records.readerIndex)
+              _stampedBatches.append(
+                StampedBatch(
+                  topic: topicData.name, partition: partitionData.index,
+                  producerId: header.producerId, producerEpoch: header.producerEpoch,
+                  baseSequence: header.baseSequence, recordCount: header.recordCount))
               var log = topic.partitions[index]
+              let key = ProducerKey(
+                producerId: header.producerId, topic: topicData.name,
+                partition: partitionData.index)
+              if header.producerId >= 0 {
+                switch checkSequence(header, key: key) {
+                case .append: break
+                case .duplicate(let offset):
+                  result.errorCode = ErrorCode.duplicateSequenceNumber.rawValue
+                  result.baseOffset = offset
+                  topicResponse.partitionResponses.append(result)
+                  continue
+                case .reject(let code):
+                  result.errorCode = code.rawValue
+                  result.baseOffset = -1
+                  topicResponse.partitionResponses.append(result)
+                  continue
+                }
+              }
               let assignment = try RecordBatchValidator.assignOffsets(
                 in: &records, firstOffset: log.nextOffset, partitionLeaderEpoch: 0)
               log.batches.append(records)
               log.nextOffset = assignment.nextOffset
               topics[topicData.name]?.partitions[index] = log
               result.baseOffset = assignment.firstOffset
+              if header.producerId >= 0 {
+                var state =
+                  producerStates[key]
+                  ?? ProducerPartitionState(
+                    epoch: header.producerEpoch, lastSequence: -1)
+                state.epoch = header.producerEpoch
+                state.lastSequence = header.baseSequence &+ header.recordCount &- 1
+                state.recent.append((header.baseSequence, assignment.firstOffset))
+                if state.recent.count > 5 { state.recent.removeFirst() }
+                producerStates[key] = state
+              }
             } catch let error as RecordBatchError {
               result.errorCode = error.errorCode.rawValue
               result.errorMessage = "\(error)"
@@ -330,6 +417,46 @@ final class FakeBroker: @unchecked Sendable {
         }
         response.responses.append(topicResponse)
       }
+      return response
+    }
+  }
+
+  private enum SequenceCheck {
+    case append
+    case duplicate(Int64)
+    case reject(ErrorCode)
+  }
+
+  /// Kafka's producer-state rules for one batch, simplified: an older epoch is fenced, a new
+  /// epoch (or an unknown producer) starts at sequence 0, and within an epoch a batch must
+  /// follow the last one, or repeat one of the last five.
+  private func checkSequence(_ header: RecordBatchHeader, key: ProducerKey) -> SequenceCheck {
+    guard let state = producerStates[key] else {
+      return header.baseSequence == 0 ? .append : .reject(.outOfOrderSequenceNumber)
+    }
+    if header.producerEpoch < state.epoch { return .reject(.invalidProducerEpoch) }
+    if header.producerEpoch > state.epoch {
+      return header.baseSequence == 0 ? .append : .reject(.outOfOrderSequenceNumber)
+    }
+    if let recent = state.recent.first(where: { $0.sequence == header.baseSequence }) {
+      return .duplicate(recent.offset)
+    }
+    let expected = state.lastSequence == Int32.max ? 0 : state.lastSequence + 1
+    return header.baseSequence == expected ? .append : .reject(.outOfOrderSequenceNumber)
+  }
+
+  private func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
+    locked {
+      var response = InitProducerIdResponse()
+      if !_initProducerIdErrors.isEmpty {
+        response.errorCode = _initProducerIdErrors.removeFirst()
+        response.producerId = -1
+        response.producerEpoch = -1
+        return response
+      }
+      response.producerId = nextProducerId
+      response.producerEpoch = 0
+      nextProducerId += 1
       return response
     }
   }
@@ -553,6 +680,28 @@ final class FakeBroker: @unchecked Sendable {
   }
 }
 
+struct ProducerKey: Hashable {
+  var producerId: Int64
+  var topic: String
+  var partition: Int32
+}
+
+struct ProducerPartitionState {
+  var epoch: Int16
+  var lastSequence: Int32
+  var recent: [(sequence: Int32, offset: Int64)] = []
+}
+
+/// The producer fields of one produced batch, as the fake broker received them.
+struct StampedBatch: Sendable, Hashable {
+  var topic: String
+  var partition: Int32
+  var producerId: Int64
+  var producerEpoch: Int16
+  var baseSequence: Int32
+  var recordCount: Int32
+}
+
 /// One server-side connection of the fake broker: decodes request headers, asks the broker for
 /// a reply, and writes it framed with the right response header.
 final class FakeBrokerHandler: ChannelInboundHandler {
@@ -583,6 +732,24 @@ final class FakeBrokerHandler: ChannelInboundHandler {
       context.close(promise: nil)
     case .raw(let bytes):
       context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    case .deferred(let body):
+      let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
+      let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+      let correlationId = header.correlationId
+      let flexible = api.isFlexible(version)
+      promise.futureResult.whenSuccess { body in
+        var body = body
+        var out = ByteBuffer()
+        out.writeInteger(Int32(0))
+        out.writeInteger(correlationId)
+        if flexible { out.writeUnsignedVarint(0) }
+        out.writeBuffer(&body)
+        out.setInteger(Int32(out.readableBytes - 4), at: 0)
+        let (handler, context) = bound.value
+        guard context.channel.isActive else { return }
+        handler.send(out, context: context)
+      }
+      body(promise)
     case .body(var body, let delay):
       var out = ByteBuffer()
       out.writeInteger(Int32(0))

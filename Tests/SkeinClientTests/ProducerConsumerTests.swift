@@ -23,13 +23,13 @@ func withCluster(_ body: (FakeBroker, KafkaClient) async throws -> Void) async t
 private func producer(
   _ client: KafkaClient, linger: Duration = .milliseconds(1), acks: Acks = .all,
   configure: (inout Producer.Configuration) -> Void = { _ in }
-) -> Producer {
+) throws -> Producer {
   var configuration = Producer.Configuration()
   configuration.linger = linger
   configuration.acks = acks
   configuration.maxBlock = .seconds(2)
   configure(&configuration)
-  return Producer(client: client, configuration: configuration)
+  return try Producer(client: client, configuration: configuration)
 }
 
 private func consumer(
@@ -61,7 +61,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func keyedRecordsGoToTheirMurmur2Partition() async throws {
     try await withCluster { broker, client in
       broker.createTopic("keyed", partitions: 4)
-      let producer = producer(client)
+      let producer = try producer(client)
       var futures: [(String, DeliveryFuture)] = []
       for index in 0..<40 {
         let key = "key-\(index % 10)"
@@ -101,7 +101,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func lingerGathersRecordsIntoOneBatch() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
-      let producer = producer(client, linger: .seconds(30))
+      let producer = try producer(client, linger: .seconds(30))
       var futures: [DeliveryFuture] = []
       for index in 0..<100 {
         futures.append(
@@ -124,7 +124,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func batchSizeSplitsBatches() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
-      let producer = producer(client, linger: .seconds(30)) { $0.batchSize = 1024 }
+      let producer = try producer(client, linger: .seconds(30)) { $0.batchSize = 1024 }
       for index in 0..<50 {
         _ = try await producer.enqueue(
           ProducerRecord(
@@ -141,7 +141,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func sendWaitsForTheOffset() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 3)
-      let producer = producer(client, linger: .seconds(30))
+      let producer = try producer(client, linger: .seconds(30))
       let first = try await producer.send(topic: "t", partition: 2, key: "k", value: "one")
       let second = try await producer.send(topic: "t", partition: 2, key: "k", value: "two")
       #expect(first.partition == 2 && first.offset == 0)
@@ -154,7 +154,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func acksZeroGetsNoOffsets() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
-      let producer = producer(client, acks: .none)
+      let producer = try producer(client, acks: .none)
       let metadata = try await producer.send(topic: "t", value: "fire and forget")
       #expect(metadata.offset == -1)
       for _ in 0..<100 where broker.records("t", 0).isEmpty {
@@ -170,7 +170,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
       broker.failNextProduces(with: [.notLeaderOrFollower, .requestTimedOut])
-      let producer = producer(client)
+      let producer = try producer(client)
       let metadata = try await producer.send(topic: "t", value: "persistent")
       #expect(metadata.offset == 0)
       #expect(broker.receivedRequests.filter { $0.requestApiKey == 0 }.count == 3)
@@ -182,7 +182,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
       broker.failNextProduces(with: [.messageTooLarge])
-      let producer = producer(client)
+      let producer = try producer(client)
       do {
         _ = try await producer.send(topic: "t", value: "too big, says the broker")
         Issue.record("expected MESSAGE_TOO_LARGE")
@@ -199,7 +199,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
       broker.failNextProduces(with: Array(repeating: .notEnoughReplicas, count: 5))
-      let producer = producer(client) { $0.retries = 2 }
+      let producer = try producer(client) { $0.retries = 2 }
       await #expect(throws: KafkaClientError.self) {
         try await producer.send(topic: "t", value: "x")
       }
@@ -210,7 +210,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func refusesRecordsThatCanNeverBeSent() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 2)
-      let producer = producer(client) {
+      let producer = try producer(client) {
         $0.allowAutoTopicCreation = false
         $0.maxRequestSize = 1000
       }
@@ -238,7 +238,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func autoCreatesTopicsWhenTheBrokerDoes() async throws {
     try await withCluster { broker, client in
       broker.autoCreateTopics = true
-      let producer = producer(client)
+      let producer = try producer(client)
       let metadata = try await producer.send(topic: "fresh", value: "hello")
       #expect(metadata.offset == 0)
       #expect(broker.topicNames() == ["fresh"])
@@ -248,7 +248,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func boundedBufferStillDeliversEverything() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 2)
-      let producer = producer(client, linger: .zero) {
+      let producer = try producer(client, linger: .zero) {
         $0.bufferMemory = 4096
         $0.batchSize = 512
       }
@@ -270,7 +270,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   private func fill(
     _ client: KafkaClient, topic: String, count: Int, timestamps: [Int64]? = nil
   ) async throws {
-    let producer = producer(client, linger: .seconds(30))
+    let producer = try producer(client, linger: .seconds(30))
     for index in 0..<count {
       _ = try await producer.enqueue(
         ProducerRecord(
@@ -326,7 +326,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
       try await consumer.seekAll(to: .end)
       #expect(try await consumer.poll(timeout: .milliseconds(100)).isEmpty)
       #expect(try await consumer.position(TopicPartition("t", 0)) == 3)
-      let producer = producer(client)
+      let producer = try producer(client)
       try await producer.send(topic: "t", partition: 0, value: "new")
       let records = try await pollRecords(consumer, count: 1)
       #expect(values(records) == ["new"])
@@ -377,7 +377,7 @@ private func values(_ records: [ConsumerRecord]) -> [String] {
   @Test func readsManyPartitionsAndLimitsPollSize() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 3)
-      let producer = producer(client)
+      let producer = try producer(client)
       for partition in Int32(0)..<3 {
         for index in 0..<5 {
           _ = try await producer.enqueue(
@@ -484,7 +484,7 @@ extension Sequence {
   @Test func producerAndConsumerRideOutABrokerRestart() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 1)
-      let producer = producer(client) { $0.deliveryTimeout = .seconds(10) }
+      let producer = try producer(client) { $0.deliveryTimeout = .seconds(10) }
       try await producer.send(topic: "t", value: "before")
       let consumer = consumer(client) { $0.autoOffsetReset = .earliest }
       await consumer.assign([TopicPartition("t", 0)])
