@@ -163,13 +163,14 @@ public actor GroupConsumer {
       coordinator, partitions: partitions, deadline: .now + configuration.defaultApiTimeout)
   }
 
-  /// Commits (with auto commit on), leaves the group and stops; does not close the client.
-  public func close() async {
+  /// Commits (with auto commit on, unless `committing` is false), leaves the group and stops;
+  /// does not close the client.
+  public func close(committing: Bool = true) async {
     guard !isClosed else { return }
     isClosed = true
     heartbeatTask?.cancel()
     heartbeatTask = nil
-    if configuration.enableAutoCommit, state == .stable, generationId >= 0 {
+    if committing, configuration.enableAutoCommit, state == .stable, generationId >= 0 {
       try? await commit()
     }
     if !memberId.isEmpty, configuration.groupInstanceId == nil {

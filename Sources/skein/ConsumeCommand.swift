@@ -11,7 +11,10 @@ struct ConsumeCommand: AsyncParsableCommand {
     discussion: """
       Without a start option, only records produced from now on are printed. Reads every \
       partition unless --partition is given. Stops after --max-messages records, or once no \
-      record arrived for --timeout-ms.
+      record arrived for --timeout-ms. With --group the topic is read as a member of that \
+      consumer group: partitions are assigned by the group, reading resumes after the \
+      group's committed offsets (--from-beginning applies only where it has none), and the \
+      position after the last printed record is committed.
       """)
 
   @OptionGroup var client: ClientOptions
@@ -21,6 +24,9 @@ struct ConsumeCommand: AsyncParsableCommand {
 
   @Option(help: "Only this partition.")
   var partition: Int32?
+
+  @Option(help: "Consume as a member of this consumer group (subscribe, commit).")
+  var group: String?
 
   @Flag(name: .customLong("from-beginning"), help: "Start at the earliest offset.")
   var fromBeginning = false
@@ -58,6 +64,14 @@ struct ConsumeCommand: AsyncParsableCommand {
       throw ValidationError("give at most one of --from-beginning, --offset and --timestamp")
     }
     if let partition, partition < 0 { throw ValidationError("--partition must not be negative") }
+    if let group {
+      guard !group.isEmpty else { throw ValidationError("--group must not be empty") }
+      guard partition == nil, offset == nil, timestamp == nil else {
+        throw ValidationError(
+          "--group reads the partitions the group assigns from its committed offsets; "
+            + "it excludes --partition, --offset and --timestamp")
+      }
+    }
     if let offset, offset < 0 { throw ValidationError("--offset must not be negative") }
     if let maxMessages, maxMessages <= 0 {
       throw ValidationError("--max-messages must be positive")
@@ -78,6 +92,10 @@ struct ConsumeCommand: AsyncParsableCommand {
     let format = RecordFormat(
       key: printKey, headers: printHeaders, offset: printOffset, partition: printPartition,
       timestamp: printTimestamp)
+    if let group {
+      try await consumeInGroup(group, configuration: configuration, format: format)
+      return
+    }
     try await withClient(client) { client in
       let partitions: [TopicPartition]
       if let partition {
@@ -95,7 +113,50 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
   }
 
+  private func consumeInGroup(
+    _ group: String, configuration: Consumer.Configuration, format: RecordFormat
+  ) async throws {
+    var groupConfiguration = GroupConsumer.Configuration(groupId: group)
+    groupConfiguration.fetch = configuration
+    try await withClient(client) { client in
+      let consumer = try GroupConsumer(client: client, configuration: groupConfiguration)
+      try await consumer.subscribe([topic])
+      var printed: [TopicPartition: OffsetAndMetadata] = [:]
+      let count: Int
+      do {
+        count = try await consume(
+          { try await consumer.poll(timeout: $0) }, format: format,
+          printed: { record in
+            printed[record.topicPartition] = OffsetAndMetadata(
+              offset: record.offset + 1, leaderEpoch: record.leaderEpoch)
+          })
+        // Commit what was printed, not what the last poll fetched beyond --max-messages.
+        do {
+          try await consumer.commit(printed)
+        } catch let error as KafkaClientError {
+          CLIOutput.error("could not commit the offsets of group \(group): \(error)")
+          throw ExitCode.failure
+        }
+      } catch {
+        await consumer.close(committing: false)
+        throw error
+      }
+      await consumer.close(committing: false)
+      CLIOutput.info("Processed a total of \(count) messages")
+    }
+  }
+
   private func consume(_ consumer: Consumer, format: RecordFormat) async throws -> Int {
+    try await consume(
+      { try await consumer.poll(timeout: $0) }, format: format, printed: { _ in })
+  }
+
+  /// Prints the records `poll` returns until --max-messages or --timeout-ms; `printed` sees
+  /// each record written.
+  private func consume(
+    _ poll: (Duration) async throws -> [ConsumerRecord], format: RecordFormat,
+    printed: (ConsumerRecord) -> Void
+  ) async throws -> Int {
     var count = 0
     var lastRecord = ContinuousClock.now
     let idleLimit = timeoutMs.map { Duration.milliseconds($0) }
@@ -106,12 +167,13 @@ struct ConsumeCommand: AsyncParsableCommand {
         if left <= .zero { return count }
         wait = min(wait, left)
       }
-      let records = try await consumer.poll(timeout: wait)
+      let records = try await poll(wait)
       guard !records.isEmpty else { continue }
       lastRecord = .now
       var output: [UInt8] = []
       for record in records {
         format.append(record, to: &output)
+        printed(record)
         count += 1
         if let maxMessages, count >= maxMessages { break }
       }

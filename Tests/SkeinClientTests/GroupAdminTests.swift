@@ -155,3 +155,21 @@ import Testing
     #expect(try plan(.toDatetime(0), states) == [p0: 4, p1: 9])
   }
 }
+
+@Suite struct DatetimeParsingTests {
+  @Test func parsesKafkasResetFormats() throws {
+    #expect(try OffsetResetStrategy.parseDatetime("1970-01-01T00:00:00.000") == 0)
+    #expect(try OffsetResetStrategy.parseDatetime("2024-02-29T12:34:56.789Z") == 1_709_210_096_789)
+    #expect(try OffsetResetStrategy.parseDatetime("2024-02-29T12:34:56Z") == 1_709_210_096_000)
+    #expect(
+      try OffsetResetStrategy.parseDatetime("2024-02-29T14:34:56.7+02:00") == 1_709_210_096_700)
+    #expect(
+      try OffsetResetStrategy.parseDatetime("2024-02-29T07:04:56.789-0530") == 1_709_210_096_789)
+    for bad in [
+      "2024-02-29", "2024-13-01T00:00:00", "2024-02-29T12:34:56.", "yesterday",
+      "2024-02-29T12:34:56Zx",
+    ] {
+      #expect(throws: KafkaClientError.self) { try OffsetResetStrategy.parseDatetime(bad) }
+    }
+  }
+}
