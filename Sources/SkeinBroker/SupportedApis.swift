@@ -22,6 +22,8 @@ public enum SupportedApis {
     .describeLogDirs: 0...4,
     .incrementalAlterConfigs: 0...1,
     .describeCluster: 0...1,
+    .initProducerId: 0...5,
+    .describeProducers: 0...0,
   ]
 
   /// The ApiVersions entries, ordered by key.

@@ -11,6 +11,7 @@ final class BrokerHandlers: Sendable {
   let nodeId: Int32
   let controller: ControllerRuntime
   let replicaManager: ReplicaManager
+  let producerIds: ProducerIdManager
   let logger: Logger
 
   init(
@@ -22,6 +23,7 @@ final class BrokerHandlers: Sendable {
     self.nodeId = config.nodeId
     self.controller = controller
     self.replicaManager = replicaManager
+    self.producerIds = ProducerIdManager(nodeId: config.nodeId, controller: controller)
     self.logger = logger
   }
 

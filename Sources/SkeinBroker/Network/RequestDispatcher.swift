@@ -70,6 +70,9 @@ final class RequestDispatcher: Sendable {
       return run(DescribeClusterRequest.self, &body, context, h.describeCluster)
     case .describeLogDirs:
       return run(DescribeLogDirsRequest.self, &body, context, h.describeLogDirs)
+    case .initProducerId: return run(InitProducerIdRequest.self, &body, context, h.initProducerId)
+    case .describeProducers:
+      return run(DescribeProducersRequest.self, &body, context, h.describeProducers)
     default:
       return .close("\(apiKey.name) is advertised but has no handler")
     }
