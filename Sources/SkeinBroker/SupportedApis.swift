@@ -24,6 +24,19 @@ public enum SupportedApis {
     .describeCluster: 0...1,
     .initProducerId: 0...5,
     .describeProducers: 0...0,
+    // Groups (classic protocol) as Kafka 4 serves them: KIP-896 removed FindCoordinator v0,
+    // JoinGroup v0-1, OffsetCommit v0-1, OffsetFetch v0 and DeleteGroups v0.
+    .findCoordinator: 1...6,
+    .joinGroup: 2...9,
+    .syncGroup: 0...5,
+    .heartbeat: 0...4,
+    .leaveGroup: 0...5,
+    .offsetCommit: 2...9,
+    .offsetFetch: 1...9,
+    .offsetDelete: 0...0,
+    .listGroups: 0...5,
+    .describeGroups: 0...5,
+    .deleteGroups: 1...2,
   ]
 
   /// The ApiVersions entries, ordered by key.

@@ -12,6 +12,7 @@ final class BrokerHandlers: Sendable {
   let controller: ControllerRuntime
   let replicaManager: ReplicaManager
   let producerIds: ProducerIdManager
+  let groupCoordinator: GroupCoordinatorRuntime
   let logger: Logger
 
   init(
@@ -24,6 +25,8 @@ final class BrokerHandlers: Sendable {
     self.controller = controller
     self.replicaManager = replicaManager
     self.producerIds = ProducerIdManager(nodeId: config.nodeId, controller: controller)
+    self.groupCoordinator = GroupCoordinatorRuntime(
+      nodeId: config.nodeId, config: config, replicaManager: replicaManager, logger: logger)
     self.logger = logger
   }
 
@@ -31,6 +34,11 @@ final class BrokerHandlers: Sendable {
   func autoCreateTopic(_ name: String) -> Result<MetadataImage, ControllerError> {
     controller.perform { image in
       if image.topics[name] != nil { return .success([]) }
+      if name == GroupCoordinatorRuntime.topic {
+        // Internal topics are created by the broker itself, never by a client's Metadata.
+        return .failure(
+          ControllerError(.unknownTopicOrPartition, "\(name) is created by the broker."))
+      }
       return controller.decisions.createTopic(
         name: name, partitions: config.defaultPartitions,
         replicationFactor: config.defaultReplicationFactor, configs: [:], image: image)
