@@ -199,7 +199,8 @@ struct GroupCommand: AsyncParsableCommand {
     var toDatetime: String?
 
     @Option(
-      name: .customLong("shift-by"), help: "Move the committed offsets by N (may be negative).")
+      name: .customLong("shift-by"), parsing: .unconditional,
+      help: "Move the committed offsets by N (may be negative).")
     var shiftBy: Int64?
 
     @Flag(help: "Apply the new offsets.")
