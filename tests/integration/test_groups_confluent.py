@@ -161,3 +161,19 @@ def test_kcat_balanced_consumer(broker_factory):
     lines = r.stdout.decode().split()
     assert sorted(l.split(":")[2] for l in lines) == sorted(f"r{i}" for i in range(30))
     assert {int(l.split(":")[0]) for l in lines} == set(range(PARTITIONS))
+
+
+def test_new_group_waits_for_the_initial_rebalance_delay(broker):
+    # Default group.initial.rebalance.delay.ms (3 s): the first join of a new group is held
+    # that long for more members to come.
+    topic, group = unique("gdelay"), unique("g")
+    create_topic(broker.bootstrap, topic, partitions=2)
+    member = ConfluentMember(broker.bootstrap, group, [topic])
+    started = time.monotonic()
+    member.start()
+    try:
+        wait_for_balanced([member], topic, 2, what="assignment")
+        waited = time.monotonic() - started
+        assert 3.0 <= waited <= 10, waited
+    finally:
+        member.stop()
