@@ -24,6 +24,7 @@ final class CoordinatorShardRuntime: Sendable {
 
   let partition: Partition
   private let state = Mutex(State())
+  private let loadedConfig = Mutex<GroupCoordinatorConfig?>(nil)
   private let notifyAppend: @Sendable (TopicPartition) -> Void
   private let logger: Logger
 
@@ -42,6 +43,7 @@ final class CoordinatorShardRuntime: Sendable {
 
   /// Replays the partition up to its high watermark into a fresh shard, then starts serving.
   func load(config: GroupCoordinatorConfig, now: @Sendable () -> Int64) {
+    loadedConfig.withLock { $0 = config }
     var shard = GroupCoordinatorShard(config: config)
     let log = partition.log
     var offset = log.logStartOffset
@@ -88,24 +90,13 @@ final class CoordinatorShardRuntime: Sendable {
 
   /// Stops serving (leadership moved or the partition left): waiting requests get NOT_COORDINATOR.
   func unload() {
-    let (joins, syncs) = state.withLock { s in
-      s.phase = .unloaded
-      defer {
-        s.joins = [:]
-        s.syncs = [:]
-      }
-      return (s.joins, s.syncs)
-    }
-    let joinError = JoinGroupResponse(
-      errorCode: ErrorCode.notCoordinator.rawValue, protocolName: nil, leader: "", memberId: "")
-    for promise in joins.values { promise.succeed(joinError) }
-    for promise in syncs.values {
-      promise.succeed(SyncGroupResponse(errorCode: ErrorCode.notCoordinator.rawValue))
-    }
+    state.withLock { $0.phase = .unloaded }
+    failWaiters(.notCoordinator)
   }
 
-  /// Runs one step on the shard. The records are appended before the step's answers complete;
-  /// when the append fails the shard is left as it was and the step fails.
+  /// Runs one step on the shard. The records are appended before the step's answers complete.
+  /// When the append fails the in-memory state is ahead of the log: the step fails and the shard
+  /// reloads from the log, the only truth (requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS).
   func execute<R: Sendable>(
     join: EventLoopPromise<JoinGroupResponse>? = nil,
     sync: EventLoopPromise<SyncGroupResponse>? = nil,
@@ -113,6 +104,7 @@ final class CoordinatorShardRuntime: Sendable {
   ) -> Result<R, ErrorCode> {
     var joinReplies: [(EventLoopPromise<JoinGroupResponse>, JoinGroupResponse)] = []
     var syncReplies: [(EventLoopPromise<SyncGroupResponse>, SyncGroupResponse)] = []
+    var reload = false
     let result: Result<R, ErrorCode> = state.withLock { s in
       guard case .active(var shard) = s.phase else {
         if case .loading = s.phase { return .failure(.coordinatorLoadInProgress) }
@@ -122,14 +114,13 @@ final class CoordinatorShardRuntime: Sendable {
       s.nextToken += 1
       // Release the stored shard so the step mutates it in place.
       s.phase = .loading
-      let before = shard
       let (output, value) = step(&shard, token)
       if !output.records.isEmpty {
         do {
           try append(output.records)
         } catch {
-          logger.error("append to \(partition.topicPartition) failed: \(error)")
-          s.phase = .active(before)
+          logger.error("append to \(partition.topicPartition) failed, reloading: \(error)")
+          reload = true
           return .failure(.notCoordinator)
         }
       }
@@ -150,7 +141,26 @@ final class CoordinatorShardRuntime: Sendable {
     }
     for (promise, response) in joinReplies { promise.succeed(response) }
     for (promise, response) in syncReplies { promise.succeed(response) }
+    if reload, let config = loadedConfig.withLock({ $0 }) {
+      failWaiters(.notCoordinator)
+      Task.detached { self.load(config: config, now: { currentTimeMillis() }) }
+    }
     return result
+  }
+
+  /// Answers every waiting JoinGroup / SyncGroup with `code` (their members rejoin).
+  private func failWaiters(_ code: ErrorCode) {
+    let (joins, syncs) = state.withLock { s in
+      defer {
+        s.joins = [:]
+        s.syncs = [:]
+      }
+      return (s.joins, s.syncs)
+    }
+    let joinError = JoinGroupResponse(
+      errorCode: code.rawValue, protocolName: nil, leader: "", memberId: "")
+    for promise in joins.values { promise.succeed(joinError) }
+    for promise in syncs.values { promise.succeed(SyncGroupResponse(errorCode: code.rawValue)) }
   }
 
   /// Reads the shard without changing it.
