@@ -369,7 +369,9 @@ final class FakeGroupCoordinator: @unchecked Sendable {
         code = ErrorCode.unknownMemberId.rawValue
       } else if request.generationIdOrMemberEpoch != group.generation {
         code = ErrorCode.illegalGeneration.rawValue
-      } else if group.state == .preparingRebalance {
+      } else if group.state == .completingRebalance {
+        // Kafka takes commits of the current generation while the group prepares a
+        // rebalance (members commit before rejoining), not while it completes one.
         code = ErrorCode.rebalanceInProgress.rawValue
       }
     }

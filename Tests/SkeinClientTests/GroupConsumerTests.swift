@@ -135,6 +135,25 @@ private func count(_ broker: FakeBroker, _ api: ApiKey) -> Int {
     }
   }
 
+  @Test func consumedOffsetsAreCommittedBeforeRejoining() async throws {
+    try await withCluster { broker, client in
+      broker.createTopic("t", partitions: 1)
+      try await produce(client, "t", [(0, "a"), (0, "b")])
+      let consumer = try await groupConsumer(client) { $0.autoCommitInterval = .seconds(60) }
+      _ = try await pollRecords(consumer, count: 2)
+      #expect(broker.groups.committedOffsets("g").isEmpty)
+      broker.groups.triggerRebalance("g")
+      let deadline = ContinuousClock.now + .seconds(5)
+      while await consumer.generation < 2, ContinuousClock.now < deadline {
+        _ = try await consumer.poll(timeout: .milliseconds(50))
+      }
+      #expect(await consumer.generation == 2)
+      #expect(broker.groups.committedOffsets("g") == [TopicPartition("t", 0): 2])
+      #expect(broker.groups.commitRequests.first?.generation == 1)
+      await consumer.close()
+    }
+  }
+
   @Test func twoMembersSplitThePartitionsByRange() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 4)

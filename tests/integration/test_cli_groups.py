@@ -157,7 +157,8 @@ def test_skein_and_confluent_members_share_a_group(broker):
         # A skein member joins: the group rebalances and the range assignor splits 2 and 2.
         proc = subprocess.Popen(
             [SKEIN_BIN, "consume", "--topic", topic, "--group", group, "--from-beginning",
-             "--timeout-ms", "20000", "--print-partition", "--bootstrap", broker.bootstrap],
+             "--timeout-ms", "30000", "--max-messages", "2", "--print-partition",
+             "--bootstrap", broker.bootstrap],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 40
@@ -180,9 +181,13 @@ def test_skein_and_confluent_members_share_a_group(broker):
                 if msg is not None and msg.error() is None:
                     got.add(msg.value().decode())
             assert got == {f"p{p}" for p in mine}
+            # The skein member exits by itself once it printed its two records.
+            out, err = proc.communicate(timeout=40)
+            assert proc.returncode == 0, err.decode()
         finally:
-            proc.terminate()
-            out, _ = proc.communicate(timeout=30)
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         skein_got = {line.split("\t")[1] for line in out.decode().splitlines()}
         assert skein_got == {f"p{p}" for p in range(4) if p not in mine}
     finally:
