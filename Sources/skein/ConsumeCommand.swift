@@ -118,6 +118,9 @@ struct ConsumeCommand: AsyncParsableCommand {
   ) async throws {
     var groupConfiguration = GroupConsumer.Configuration(groupId: group)
     groupConfiguration.fetch = configuration
+    // SIGINT and SIGTERM end the loop, so the printed offsets are committed and the member
+    // leaves the group, as Kafka's console consumer does on shutdown.
+    let stop = ShutdownSignal()
     try await withClient(client) { client in
       let consumer = try GroupConsumer(client: client, configuration: groupConfiguration)
       try await consumer.subscribe([topic])
@@ -125,7 +128,7 @@ struct ConsumeCommand: AsyncParsableCommand {
       let count: Int
       do {
         count = try await consume(
-          { try await consumer.poll(timeout: $0) }, format: format,
+          { try await consumer.poll(timeout: $0) }, format: format, stop: { stop.fired },
           printed: { record in
             printed[record.topicPartition] = OffsetAndMetadata(
               offset: record.offset + 1, leaderEpoch: record.leaderEpoch)
@@ -155,12 +158,12 @@ struct ConsumeCommand: AsyncParsableCommand {
   /// each record written.
   private func consume(
     _ poll: (Duration) async throws -> [ConsumerRecord], format: RecordFormat,
-    printed: (ConsumerRecord) -> Void
+    stop: () -> Bool = { false }, printed: (ConsumerRecord) -> Void
   ) async throws -> Int {
     var count = 0
     var lastRecord = ContinuousClock.now
     let idleLimit = timeoutMs.map { Duration.milliseconds($0) }
-    while true {
+    while !stop() {
       var wait = Duration.seconds(1)
       if let idleLimit {
         let left = idleLimit - (ContinuousClock.now - lastRecord)
@@ -180,6 +183,7 @@ struct ConsumeCommand: AsyncParsableCommand {
       guard CLIOutput.write(output) else { return count }
       if let maxMessages, count >= maxMessages { return count }
     }
+    return count
   }
 }
 

@@ -95,6 +95,9 @@ final class ShutdownSignal {
     }
   }
 
+  /// Whether a signal arrived.
+  var fired: Bool { state.fired }
+
   func wait() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       state.wait(continuation)
@@ -105,6 +108,8 @@ final class ShutdownSignal {
 /// Whether a shutdown signal arrived, and who waits for it.
 final class ShutdownState: Sendable {
   private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+  var fired: Bool { state.withLock { $0.fired } }
 
   func fire() {
     state.withLock { s -> CheckedContinuation<Void, Never>? in

@@ -1,6 +1,7 @@
 """`skein consume --group` and `skein group` against the real broker's group coordinator,
 alongside confluent-kafka consumers with their default settings."""
 
+import signal
 import subprocess
 import time
 
@@ -192,3 +193,26 @@ def test_skein_and_confluent_members_share_a_group(broker):
         assert skein_got == {f"p{p}" for p in range(4) if p not in mine}
     finally:
         c.close()
+
+
+def test_interrupted_consume_commits_what_it_printed(broker):
+    topic, group = unique("grp-sigint"), unique("g")
+    create_topic(broker.bootstrap, topic)
+    fill(broker, topic, 5)
+    proc = subprocess.Popen(
+        [SKEIN_BIN, "consume", "--topic", topic, "--group", group, "--from-beginning",
+         "--bootstrap", broker.bootstrap], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        got = [proc.stdout.readline().decode().strip() for _ in range(5)]
+        assert got == [f"v{i}" for i in range(5)]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+        assert b"Processed a total of 5 messages" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    described = skein(broker, "group", "describe", group).stdout.decode()
+    assert partition_rows(described, group)[0][3:6] == ["5", "5", "0"], described
+    assert f"Consumer group '{group}' has no active members." in described, "it left the group"
