@@ -77,6 +77,15 @@ final class FakeGroupCoordinator: @unchecked Sendable {
   /// Generation and member id of each OffsetCommit, in order.
   var commitRequests: [(group: String, generation: Int32, memberId: String)] { locked { commits } }
 
+  /// Drops a member, as the end of its session would; its next request gets
+  /// UNKNOWN_MEMBER_ID.
+  func expireMember(_ group: String, _ memberId: String) {
+    locked {
+      groups[group]?.members[memberId] = nil
+      if groups[group]?.members.isEmpty ?? false { groups[group]?.state = .empty }
+    }
+  }
+
   /// Starts a rebalance, as a new member or a changed subscription would.
   func triggerRebalance(_ group: String) {
     locked { prepareRebalance(group) }

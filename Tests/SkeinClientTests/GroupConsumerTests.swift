@@ -154,6 +154,40 @@ private func count(_ broker: FakeBroker, _ api: ApiKey) -> Int {
     }
   }
 
+  @Test func anUnknownMemberIdStartsOverWithANewId() async throws {
+    try await withCluster { broker, client in
+      broker.createTopic("t", partitions: 1)
+      let consumer = try await groupConsumer(client)
+      _ = try await consumer.poll(timeout: .milliseconds(100))
+      let first = await consumer.currentMemberId
+      broker.groups.expireMember("g", first)
+      try await Task.sleep(for: .milliseconds(200))
+      _ = try await consumer.poll(timeout: .milliseconds(100))
+      // MEMBER_ID_REQUIRED again, then a join with the new id.
+      #expect(broker.groups.joinGroupCount == 4)
+      let second = await consumer.currentMemberId
+      #expect(!second.isEmpty && second != first)
+      #expect(await consumer.assignment == [TopicPartition("t", 0)])
+      await consumer.close()
+    }
+  }
+
+  @Test func aMemberThatStopsPollingLeavesTheGroup() async throws {
+    try await withCluster { broker, client in
+      broker.createTopic("t", partitions: 1)
+      let consumer = try await groupConsumer(client) { $0.maxPollInterval = .milliseconds(300) }
+      _ = try await consumer.poll(timeout: .milliseconds(50))
+      #expect(broker.groups.memberIds("g").count == 1)
+      try await Task.sleep(for: .milliseconds(700))
+      #expect(count(broker, .leaveGroup) == 1)
+      #expect(broker.groups.memberIds("g").isEmpty)
+      // The next poll joins again.
+      _ = try await consumer.poll(timeout: .milliseconds(50))
+      #expect(broker.groups.memberIds("g").count == 1)
+      await consumer.close()
+    }
+  }
+
   @Test func twoMembersSplitThePartitionsByRange() async throws {
     try await withCluster { broker, client in
       broker.createTopic("t", partitions: 4)

@@ -5,7 +5,9 @@ import signal
 import subprocess
 import time
 
-from conftest import SKEIN_BIN
+import pytest
+
+from conftest import SKEIN_BIN, wait_for
 from helpers import create_topic, unique
 from confluent_kafka import Consumer
 
@@ -145,53 +147,69 @@ def test_a_live_group_is_described_and_protected(broker):
         c.close()
 
 
-def test_skein_and_confluent_members_share_a_group(broker):
+@pytest.mark.parametrize("skein_first", [False, True], ids=["librdkafka-leads", "skein-leads"])
+def start_skein_member(broker, topic, group):
+    return subprocess.Popen(
+        [SKEIN_BIN, "consume", "--topic", topic, "--group", group, "--from-beginning",
+         "--timeout-ms", "40000", "--max-messages", "2", "--print-partition",
+         "--bootstrap", broker.bootstrap],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def members_of(broker, group):
+    described = skein(broker, "group", "describe", group, check=False).stdout.decode()
+    return [r for r in rows(described, group) if len(r) == 6]
+
+
+@pytest.mark.parametrize("skein_first", [False, True], ids=["librdkafka-leads", "skein-leads"])
+def test_skein_and_confluent_members_share_a_group(broker, skein_first):
     topic, group = unique("grp-mixed"), unique("g")
     create_topic(broker.bootstrap, topic, partitions=4)
     c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
                   "auto.offset.reset": "earliest"})
+    proc = None
     try:
+        if skein_first:
+            # The first member leads: skein assigns, reading librdkafka's subscription.
+            proc = start_skein_member(broker, topic, group)
+            wait_for(lambda: len(members_of(broker, group)) == 1, timeout=30,
+                     what="the skein member")
         c.subscribe([topic])
-        deadline = time.monotonic() + 30
-        while not c.assignment() and time.monotonic() < deadline:
-            c.poll(0.2)
-        # A skein member joins: the group rebalances and the range assignor splits 2 and 2.
-        proc = subprocess.Popen(
-            [SKEIN_BIN, "consume", "--topic", topic, "--group", group, "--from-beginning",
-             "--timeout-ms", "30000", "--max-messages", "2", "--print-partition",
-             "--bootstrap", broker.bootstrap],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 40
-            while time.monotonic() < deadline:
+        if proc is None:
+            deadline = time.monotonic() + 30
+            while not c.assignment() and time.monotonic() < deadline:
                 c.poll(0.2)
-                members = [r for r in rows(skein(broker, "group", "describe", group).stdout.decode(), group)
-                           if len(r) == 6]
-                if len(members) == 2 and len(c.assignment()) == 2:
-                    break
-            assert len(members) == 2, members
-            assert sorted(int(r[4]) for r in members) == [2, 2]
-            mine = {p.partition for p in c.assignment()}
-            for p in range(4):
-                skein(broker, "produce", "--topic", topic, "--partition", str(p),
-                      input=f"p{p}\n".encode())
-            got = set()
-            deadline = time.monotonic() + 20
-            while len(got) < 2 and time.monotonic() < deadline:
-                msg = c.poll(0.2)
-                if msg is not None and msg.error() is None:
-                    got.add(msg.value().decode())
-            assert got == {f"p{p}" for p in mine}
-            # The skein member exits by itself once it printed its two records.
-            out, err = proc.communicate(timeout=40)
-            assert proc.returncode == 0, err.decode()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            proc = start_skein_member(broker, topic, group)
+        # With both members the range assignor splits the partitions 2 and 2.
+        members = []
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            c.poll(0.2)
+            members = members_of(broker, group)
+            if len(members) == 2 and len(c.assignment()) == 2:
+                break
+        assert len(members) == 2, members
+        assert sorted(int(r[4]) for r in members) == [2, 2]
+        mine = {p.partition for p in c.assignment()}
+        for p in range(4):
+            skein(broker, "produce", "--topic", topic, "--partition", str(p),
+                  input=f"p{p}\n".encode())
+        got = set()
+        deadline = time.monotonic() + 20
+        while len(got) < 2 and time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got.add(msg.value().decode())
+        assert got == {f"p{p}" for p in mine}
+        # The skein member exits by itself once it printed its two records.
+        out, err = proc.communicate(timeout=40)
+        assert proc.returncode == 0, err.decode()
         skein_got = {line.split("\t")[1] for line in out.decode().splitlines()}
         assert skein_got == {f"p{p}" for p in range(4) if p not in mine}
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
         c.close()
 
 
