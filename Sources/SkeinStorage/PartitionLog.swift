@@ -627,6 +627,81 @@ public final class PartitionLog: @unchecked Sendable {
     logger.info("truncated fully, log restarts at offset \(offset)")
   }
 
+  // MARK: - Compaction (LogCleaner)
+
+  /// Under stateLock: what the cleaner needs to pick and clean a log. Nil once closed.
+  func cleanerView() -> CleanerView? {
+    stateLock.withLock {
+      guard !closed, let active = segments.last else { return nil }
+      let inactive = segments.dropLast()
+      return CleanerView(
+        segments: inactive.indices.map {
+          CleanerView.Segment(
+            segment: segments[$0], size: segments[$0].size,
+            upperBound: segments[$0 + 1].baseOffset,
+            largestTimestamp: segments[$0].largestTimestamp())
+        }, activeBaseOffset: active.baseOffset, logStartOffset: startOffset,
+        highWatermark: highWatermarkOffset, config: currentConfig)
+    }
+  }
+
+  /// Replaces `old` (consecutive inactive segments, as `cleanerView` gave them) by the cleaned
+  /// segment in `cleanedPath` (`<first base offset>.log.cleaned`, fsynced), under the append
+  /// and state locks, in Kafka's crash-safe order: `.cleaned` → `.swap`, old files → `.deleted`,
+  /// `.swap` → `.log`, then the `.deleted` files go. Readers holding an old segment keep reading
+  /// it through its open descriptors. Returns false, removing the cleaned file, when the log
+  /// changed meanwhile (retention, truncation, close). `crashAfter` stops midway, leaving the
+  /// files as a kill would (tests).
+  func replaceSegments(
+    _ old: [LogSegment], withCleaned cleanedPath: String, crashAfter: SegmentSwapStep? = nil
+  ) throws(StorageError) -> Bool {
+    if crashAfter == .cleanedWritten { return false }
+    return try appendLock.withLock { () throws(StorageError) -> Bool in
+      let start = stateLock.withLock { () -> Int? in
+        guard !closed, let first = old.first,
+          let index = segments.firstIndex(where: { $0 === first }),
+          index + old.count < segments.count
+        else { return nil }
+        for (offset, segment) in old.enumerated() where segments[index + offset] !== segment {
+          return nil
+        }
+        return index
+      }
+      guard let start, let first = old.first else {
+        try? FileSystem.removeFile(cleanedPath)
+        return false
+      }
+      let base = first.baseOffset
+      let stem = FileSystem.join(dir, LogSegment.fileStem(base))
+      let swapPath = stem + LogSegment.logSuffix + LogSegmentSwap.swapSuffix
+      try FileSystem.rename(cleanedPath, to: swapPath)
+      try FileSystem.syncDirectory(dir)
+      if crashAfter == .renamedToSwap { return false }
+      var doomed: [String] = []
+      for segment in old {
+        let oldStem = FileSystem.join(dir, LogSegment.fileStem(segment.baseOffset))
+        for suffix in [LogSegment.logSuffix, LogSegment.indexSuffix, LogSegment.timeIndexSuffix] {
+          let path = oldStem + suffix
+          guard FileSystem.exists(path) else { continue }
+          try FileSystem.rename(path, to: path + LogSegmentSwap.deletedSuffix)
+          doomed.append(path + LogSegmentSwap.deletedSuffix)
+        }
+      }
+      if crashAfter == .renamedOldToDeleted { return false }
+      try FileSystem.rename(swapPath, to: stem + LogSegment.logSuffix)
+      try FileSystem.syncDirectory(dir)
+      if crashAfter == .swappedIn { return false }
+      let cleaned = try LogSegment.open(dir: dir, baseOffset: base, config: currentConfig).segment
+      _ = try cleaned.recover(indexIntervalBytes: currentConfig.indexIntervalBytes)
+      stateLock.withLock {
+        segments.replaceSubrange(start..<(start + old.count), with: [cleaned])
+        directoryDirty = true
+      }
+      for path in doomed { try? FileSystem.removeFile(path) }
+      return true
+    }
+  }
+
   // MARK: - Flush and close
 
   /// fsyncs every segment holding offsets at or above the recovery point (and the directory if

@@ -1,0 +1,185 @@
+import KafkaProtocol
+import Logging
+
+/// The broker's `log.cleaner.*` settings, with Kafka's names and defaults.
+public struct LogCleanerConfig: Sendable, Equatable {
+  /// `log.cleaner.enable`.
+  public var enable = true
+  /// `log.cleaner.threads`.
+  public var threads = 1
+  /// `log.cleaner.io.max.bytes.per.second`: read plus write bandwidth of all cleaner threads.
+  public var ioMaxBytesPerSecond = Double.greatestFiniteMagnitude
+  /// `log.cleaner.backoff.ms`: the pause when no log needs cleaning.
+  public var backoffMs: Int64 = 15_000
+  /// `log.cleaner.dedupe.buffer.size`: memory for the key maps of all threads.
+  public var dedupeBufferSize = 134_217_728
+
+  public init() {}
+}
+
+/// Compacts the logs whose `cleanup.policy` includes `compact` (Kafka's LogCleaner): threads
+/// pick the log with the highest dirty ratio above its `min.cleanable.dirty.ratio` (or one past
+/// `max.compaction.lag.ms`, or holding a tombstone whose delete horizon has passed), clean it,
+/// and record how far it is clean in `cleaner-offset-checkpoint`.
+public final class LogCleaner: @unchecked Sendable {
+  // @unchecked Sendable: every mutable field is touched only under `lock`; the logs are
+  // thread-safe; `threads` is written by `startup` and `shutdown` only, under `lock`.
+
+  public static let checkpointFileName = "cleaner-offset-checkpoint"
+
+  public let config: LogCleanerConfig
+  private let logs: @Sendable () -> [PartitionLog]
+  private let checkpointFile: OffsetCheckpointFile
+  private let logger: Logger
+  private let lock = StorageLock()
+  private var checkpoints: [TopicPartition: Int64] = [:]
+  private var inProgress: Set<TopicPartition> = []
+  private var deleteHorizons: [TopicPartition: Int64] = [:]
+  private var producerState: @Sendable (TopicPartition) -> [Int64: Int64] = { _ in [:] }
+  private var stopping = false
+  private var threads: [CleanerThread] = []
+  /// Stops a pass midway through a swap, for crash tests.
+  var crashAfter: SegmentSwapStep?
+
+  /// - Parameter logs: the logs to consider (the LogManager's, read at each pass).
+  public init(
+    dataDir: String, config: LogCleanerConfig, logs: @escaping @Sendable () -> [PartitionLog],
+    logger: Logger = Logger(label: "skein.cleaner")
+  ) {
+    self.config = config
+    self.logs = logs
+    self.logger = logger
+    self.checkpointFile = OffsetCheckpointFile(
+      path: FileSystem.join(dataDir, Self.checkpointFileName))
+    do {
+      checkpoints = try checkpointFile.read()
+    } catch {
+      // Cleaning from the log start again is always safe.
+      logger.warning("ignoring unreadable cleaner offset checkpoint: \(error)")
+    }
+  }
+
+  /// Supplies, per partition, the last offset of each active producer's last batch
+  /// (`[producerId: lastOffset]`): those batches survive cleaning, if need be empty, so the
+  /// producer's sequence does.
+  public func setProducerStateProvider(
+    _ provider: @escaping @Sendable (TopicPartition) -> [Int64: Int64]
+  ) {
+    lock.withLock { producerState = provider }
+  }
+
+  /// How far each log is clean, as the checkpoint records it.
+  public var cleanedOffsets: [TopicPartition: Int64] { lock.withLock { checkpoints } }
+
+  /// Starts `log.cleaner.threads` threads (none when `log.cleaner.enable` is false).
+  public func startup() {
+    guard config.enable else { return }
+    let count = max(config.threads, 1)
+    let started = (0..<count).compactMap { _ in
+      CleanerThread.start { [self] in self.runThread() }
+    }
+    lock.withLock { threads = started }
+    logger.info("started \(started.count) log cleaner thread(s)")
+  }
+
+  /// Stops the threads, abandoning a cleaning in progress (its `.cleaned` file is removed).
+  public func shutdown() {
+    let running = lock.withLock {
+      stopping = true
+      let running = threads
+      threads = []
+      return running
+    }
+    for thread in running { thread.join() }
+  }
+
+  /// Forgets a deleted partition.
+  public func forget(_ partition: TopicPartition) {
+    lock.withLock {
+      checkpoints[partition] = nil
+      deleteHorizons[partition] = nil
+    }
+  }
+
+  private var isStopping: Bool { lock.withLock { stopping } }
+
+  private func runThread() {
+    while !isStopping {
+      var cleaned = false
+      do {
+        cleaned = try cleanFilthiestLog(nowMs: CleanerThread.wallClockMilliseconds()) != nil
+      } catch {
+        logger.error("log cleaning failed: \(error)")
+      }
+      if cleaned { continue }
+      var waited: Int64 = 0
+      while waited < config.backoffMs && !isStopping {
+        let step = min(100, config.backoffMs - waited)
+        CleanerThread.sleep(milliseconds: Int(step))
+        waited += step
+      }
+    }
+  }
+
+  /// Cleans the log that most needs it, if any does; returns its partition.
+  @discardableResult
+  public func cleanFilthiestLog(nowMs: Int64) throws -> TopicPartition? {
+    guard let (log, view, range) = grabFilthiestLog(nowMs: nowMs) else { return nil }
+    let partition = log.topicPartition
+    defer { _ = lock.withLock { inProgress.remove(partition) } }
+    let provider = lock.withLock { producerState }
+    let threads = max(config.threads, 1)
+    let stop: @Sendable () -> Bool = { [weak self] in self?.isStopping ?? true }
+    var pass = LogCleaningPass(
+      log: log, view: view, range: range, nowMs: nowMs,
+      producerLastOffsets: provider(partition),
+      mapBudgetBytes: max(config.dedupeBufferSize / threads, 1 << 16),
+      throttler: Throttler(bytesPerSecond: config.ioMaxBytesPerSecond / Double(threads)),
+      isCancelled: stop, crashAfter: crashAfter)
+    guard let result = try pass.run() else { return nil }
+    let snapshot = lock.withLock { () -> [TopicPartition: Int64] in
+      checkpoints[partition] = result.cleanedUpTo
+      deleteHorizons[partition] = result.earliestDeleteHorizon
+      return checkpoints
+    }
+    try checkpointFile.write(snapshot)
+    logger.info(
+      "cleaned \(partition) up to offset \(result.cleanedUpTo): \(result.segmentsReplaced) segment(s), \(result.bytesRead) bytes read, \(result.bytesWritten) written, \(result.recordsRemoved) record(s) removed"
+    )
+    return partition
+  }
+
+  /// The compacted log with the highest dirty ratio above its threshold, or one that must be
+  /// cleaned now; marked in progress.
+  private func grabFilthiestLog(nowMs: Int64) -> (PartitionLog, CleanerView, CleanableRange)? {
+    let candidates = logs().filter { $0.config.cleanupPolicy.contains(.compact) }
+    return lock.withLock { () -> (PartitionLog, CleanerView, CleanableRange)? in
+      var best: (PartitionLog, CleanerView, CleanableRange, Double)?
+      for log in candidates where !inProgress.contains(log.topicPartition) {
+        guard let view = log.cleanerView() else { continue }
+        let partition = log.topicPartition
+        var range = CleanableRange(view, checkpoint: checkpoints[partition], nowMs: nowMs)
+        let config = view.config
+        let lagged =
+          config.maxCompactionLagMs < .max && range.dirtyBytes > 0
+          && range.firstDirtyTimestamp.map { nowMs - $0 > config.maxCompactionLagMs } ?? false
+        let horizonPassed = deleteHorizons[partition].map { nowMs >= $0 } ?? false
+        var score = range.dirtyRatio
+        if horizonPassed && range.dirtyBytes == 0 {
+          // Everything is clean but a tombstone's time is up: clean again from the start.
+          range = CleanableRange(view, checkpoint: view.logStartOffset, nowMs: nowMs)
+        }
+        if lagged || horizonPassed {
+          score = 2
+        } else if range.dirtyBytes == 0 || range.dirtyRatio < config.minCleanableDirtyRatio {
+          continue
+        }
+        guard range.firstDirtyOffset < range.firstUncleanableOffset else { continue }
+        if score > best?.3 ?? -1 { best = (log, view, range, score) }
+      }
+      guard let best else { return nil }
+      inProgress.insert(best.0.topicPartition)
+      return (best.0, best.1, best.2)
+    }
+  }
+}
