@@ -48,7 +48,7 @@ public final class Broker: Sendable {
     let logManager = try LogManager(
       dataDir: dataDir, defaultConfig: staticDefaults,
       checkpointIntervalMs: Int64(config.int("log.flush.offset.checkpoint.interval.ms") ?? 60_000),
-      nowMs: currentTimeMillis(), logger: logger)
+      nowMs: currentTimeMillis(), cleanerConfig: config.logCleanerConfig, logger: logger)
     let replicaManager = ReplicaManager(
       nodeId: config.nodeId, logManager: logManager, staticDefaults: staticDefaults, logger: logger)
     let decisions = ControllerDecisions(validateConfigs: { replicaManager.validate($0) })
