@@ -171,7 +171,7 @@ public final class LogCleaner: @unchecked Sendable {
         }
         if lagged || horizonPassed {
           score = 2
-        } else if range.dirtyBytes == 0 || range.dirtyRatio < config.minCleanableDirtyRatio {
+        } else if range.dirtyBytes == 0 || range.dirtyRatio <= config.minCleanableDirtyRatio {
           continue
         }
         guard range.firstDirtyOffset < range.firstUncleanableOffset else { continue }

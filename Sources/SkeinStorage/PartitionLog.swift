@@ -354,9 +354,11 @@ public final class PartitionLog: @unchecked Sendable {
           logStartOffset: logStart, logEndOffset: logEnd)
       }
       // Nothing at or after `offset` in this segment: the next one starts after it.
-      let base = current.segment.baseOffset
+      let seen = current
       guard
-        let next = stateLock.withLock({ segmentIndex(after: base).map { view($0, for: offset) } })
+        let next = stateLock.withLock({
+          segmentIndex(following: seen).map { view($0, for: offset) }
+        })
       else { return empty }
       current = next
     }
@@ -643,6 +645,19 @@ public final class PartitionLog: @unchecked Sendable {
         }, activeBaseOffset: active.baseOffset, logStartOffset: startOffset,
         highWatermark: highWatermarkOffset, config: currentConfig)
     }
+  }
+
+  /// Under stateLock: where a read goes after finding nothing in `seen`: the next segment, or,
+  /// when the cleaner has meanwhile merged `seen` with its successors, the merged segment that
+  /// now covers `seen`'s upper bound (its base is `seen`'s, so "the segment after `seen`'s
+  /// base" would skip the merged successors' records).
+  private func segmentIndex(following seen: SegmentView) -> Int? {
+    if let index = floorSegmentIndex(seen.upperBound), segments[index] !== seen.segment,
+      segments[index].baseOffset < seen.upperBound
+    {
+      return index
+    }
+    return segmentIndex(after: seen.segment.baseOffset)
   }
 
   /// Replaces `old` (consecutive inactive segments, as `cleanerView` gave them) by the cleaned

@@ -218,6 +218,63 @@ struct CompactionTests {
     #expect(try readAll(log).records == expectedAfterCleaning(written, cleanUpTo: cleanedTo))
   }
 
+  @Test("max.compaction.lag.ms cleans a log below its dirty ratio once dirt is old enough")
+  func maxCompactionLag() throws {
+    let dir = TemporaryDirectory()
+    let log = try PartitionLog.openForTest(
+      dir,
+      config: try compactConfig([
+        "min.cleanable.dirty.ratio": "1", "max.compaction.lag.ms": "10000",
+      ]))
+    let written = try writeUpdates(log, rounds: 30, keys: 4, timestamp: 1_000)
+    let activeBase = try #require(log.segmentBaseOffsets.last)
+    let cleaner = cleaner(dir, [log])
+    // The whole log is dirty (ratio 1, not above the threshold): only the lag forces it.
+    #expect(try cleaner.cleanFilthiestLog(nowMs: 5_000) == nil)
+    #expect(try cleaner.cleanFilthiestLog(nowMs: 11_001) == log.topicPartition)
+    #expect(try readAll(log).records == expectedAfterCleaning(written, cleanUpTo: activeBase))
+  }
+
+  @Test("topic configs of the cleaner parse with Kafka's names, defaults and bounds")
+  func configs() throws {
+    let defaults = LogConfig()
+    #expect(defaults.deleteRetentionMs == 86_400_000 && defaults.minCompactionLagMs == 0)
+    #expect(defaults.maxCompactionLagMs == .max && defaults.minCleanableDirtyRatio == 0.5)
+    let parsed = try LogConfig([
+      "delete.retention.ms": "5", "min.compaction.lag.ms": "6", "max.compaction.lag.ms": "7",
+      "min.cleanable.dirty.ratio": "0.25",
+    ])
+    #expect(parsed.deleteRetentionMs == 5 && parsed.minCompactionLagMs == 6)
+    #expect(parsed.maxCompactionLagMs == 7 && parsed.minCleanableDirtyRatio == 0.25)
+    #expect(parsed.value(forName: "min.cleanable.dirty.ratio") == "0.25")
+    #expect(defaults.value(forName: "max.compaction.lag.ms") == "9223372036854775807")
+    #expect(throws: LogConfigError.self) { try LogConfig(["min.cleanable.dirty.ratio": "1.5"]) }
+    #expect(throws: LogConfigError.self) { try LogConfig(["max.compaction.lag.ms": "0"]) }
+    #expect(defaults.describe().contains { $0.name == "delete.retention.ms" && $0.isDefault })
+  }
+
+  @Test("a .swap file at or after an unfinished .cleaned one is discarded at load")
+  func swapAfterCleaned() throws {
+    let dir = TemporaryDirectory()
+    let config = try compactConfig()
+    let log = try PartitionLog.openForTest(dir, config: config)
+    let written = try writeUpdates(log, rounds: 20, keys: 4)
+    let bases = log.segmentBaseOffsets
+    try log.close()
+    let partition = dir.file("topic-0")
+    // A swap for the second segment made of garbage-free but wrong content (a copy of the
+    // first segment), and an unfinished cleaning starting at the first: the swap must go.
+    let first = partition + "/" + segmentFile(bases[0], ".log")
+    try FileManager.default.copyItem(
+      atPath: first, toPath: partition + "/" + segmentFile(bases[1], ".log.swap"))
+    try FileManager.default.copyItem(
+      atPath: first, toPath: partition + "/" + segmentFile(bases[0], ".log.cleaned"))
+    let reopened = try PartitionLog.openForTest(dir, config: config)
+    #expect(try readAll(reopened).records == written)
+    let names = try FileManager.default.contentsOfDirectory(atPath: partition)
+    #expect(!names.contains { $0.hasSuffix(".swap") || $0.hasSuffix(".cleaned") })
+  }
+
   @Test("tombstones stay until delete.retention.ms after their first cleaning, then go")
   func tombstones() throws {
     let dir = TemporaryDirectory()

@@ -68,12 +68,16 @@ extension BrokerHandlers {
         "The batch of \(summary.byteCount) bytes exceeds max.message.bytes (\(config.maxMessageBytes))"
       )
     }
-    if config.cleanupPolicy.contains(.compact),
-      (try? RecordBatchValidator.allRecordsHaveKeys(records)) != true
-    {
-      return failure(
-        .invalidRecord,
-        "Compacted topic cannot accept message without key in topic partition \(tp).")
+    if config.cleanupPolicy.contains(.compact) {
+      do {
+        if try !RecordBatchValidator.allRecordsHaveKeys(records) {
+          return failure(
+            .invalidRecord,
+            "Compacted topic cannot accept message without key in topic partition \(tp).")
+        }
+      } catch {
+        return failure(error.errorCode, "\(error)")
+      }
     }
     if acks == -1 && config.minInsyncReplicas > 1 {
       return failure(
