@@ -35,6 +35,8 @@ public final class LogCleaner: @unchecked Sendable {
   private var checkpoints: [TopicPartition: Int64] = [:]
   private var inProgress: Set<TopicPartition> = []
   private var deleteHorizons: [TopicPartition: Int64] = [:]
+  /// Logs whose stamped delete horizons were read from disk since the start.
+  private var horizonsLoaded: Set<TopicPartition> = []
   private var producerState: @Sendable (TopicPartition) -> [Int64: Int64] = { _ in [:] }
   private var stopping = false
   private var threads: [CleanerThread] = []
@@ -98,6 +100,7 @@ public final class LogCleaner: @unchecked Sendable {
     lock.withLock {
       checkpoints[partition] = nil
       deleteHorizons[partition] = nil
+      horizonsLoaded.remove(partition)
     }
   }
 
@@ -149,10 +152,32 @@ public final class LogCleaner: @unchecked Sendable {
     return partition
   }
 
+  /// Reads, once per log after the start, the delete horizons its batches carry.
+  private func loadDeleteHorizons(_ logs: [PartitionLog]) {
+    for log in logs {
+      let partition = log.topicPartition
+      guard !lock.withLock({ horizonsLoaded.contains(partition) }),
+        let view = log.cleanerView()
+      else { continue }
+      do {
+        let horizon = try view.earliestDeleteHorizon()
+        lock.withLock {
+          horizonsLoaded.insert(partition)
+          if let horizon {
+            deleteHorizons[partition] = min(deleteHorizons[partition] ?? .max, horizon)
+          }
+        }
+      } catch {
+        logger.warning("reading the delete horizons of \(partition) failed: \(error)")
+      }
+    }
+  }
+
   /// The compacted log with the highest dirty ratio above its threshold, or one that must be
   /// cleaned now; marked in progress.
   private func grabFilthiestLog(nowMs: Int64) -> (PartitionLog, CleanerView, CleanableRange)? {
     let candidates = logs().filter { $0.config.cleanupPolicy.contains(.compact) }
+    loadDeleteHorizons(candidates)
     return lock.withLock { () -> (PartitionLog, CleanerView, CleanableRange)? in
       var best: (PartitionLog, CleanerView, CleanableRange, Double)?
       for log in candidates where !inProgress.contains(log.topicPartition) {

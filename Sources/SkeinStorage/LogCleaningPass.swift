@@ -50,6 +50,23 @@ struct CleanableRange {
   }
 }
 
+extension CleanerView {
+  /// The earliest delete horizon stamped on a batch of the inactive segments, from their batch
+  /// headers: after a restart, when the log must be cleaned again for its tombstones.
+  func earliestDeleteHorizon() throws(StorageError) -> Int64? {
+    var earliest: Int64?
+    for segment in segments {
+      var scanner = BatchScanner(file: segment.segment.log, limit: segment.size)
+      var position = 0
+      while let header = try scanner.header(at: position) {
+        if let horizon = header.deleteHorizonMs { earliest = min(earliest ?? .max, horizon) }
+        position += header.totalSize
+      }
+    }
+    return earliest
+  }
+}
+
 /// One cleaning of one log (Kafka's Cleaner): maps the latest offset of every key in the dirty
 /// range, then rewrites the segments below the mapped range's end in groups of at most
 /// `segment.bytes`, keeping each key's latest record, and swaps each group in as one segment.
@@ -242,7 +259,8 @@ struct LogCleaningPass {
       kept.append(record)
     }
     removed += Int(header.recordCount) - kept.count
-    let newHorizon = horizon ?? (keptTombstone ? nowMs &+ view.config.deleteRetentionMs : nil)
+    // A batch keeps (or gets) a horizon while it holds tombstones, and loses it after.
+    let newHorizon = keptTombstone ? horizon ?? nowMs &+ view.config.deleteRetentionMs : nil
     if keptTombstone, let newHorizon { pending = min(pending ?? .max, newHorizon) }
     if kept.isEmpty {
       guard header.producerId >= 0, producerLastOffsets[header.producerId] == header.lastOffset

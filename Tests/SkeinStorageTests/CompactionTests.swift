@@ -312,6 +312,31 @@ struct CompactionTests {
         ])
   }
 
+  @Test("after a restart, stamped delete horizons are read back and expired tombstones go")
+  func tombstonesAfterRestart() throws {
+    let dir = TemporaryDirectory()
+    let config = try compactConfig(["delete.retention.ms": "1000"])
+    let log = try PartitionLog.openForTest(dir, config: config)
+    try writeUpdates(log, rounds: 10, keys: 3)
+    let tombstone = try append(log, [("key-2", nil)])
+    try writeUpdates(log, rounds: 10, keys: 2)
+    try log.roll()
+    _ = try append(log, [("other", "o")])
+    try #require(try cleaner(dir, [log]).cleanFilthiestLog(nowMs: 50_000) != nil)
+    #expect(try readAll(log).records.contains { $0.offset == tombstone[0] })
+    try log.close()
+
+    let reopened = try PartitionLog.openForTest(dir, config: config)
+    let restarted = cleaner(dir, [reopened])
+    // Clean already (checkpointed), so only the horizon read from the batches brings it back.
+    #expect(try restarted.cleanFilthiestLog(nowMs: 50_500) == nil)
+    #expect(try restarted.cleanFilthiestLog(nowMs: 51_000) != nil)
+    let after = try readAll(reopened)
+    #expect(!after.records.contains { $0.key == "key-2" })
+    #expect(!after.batches.contains { $0.deleteHorizonMs != nil })
+    #expect(try restarted.cleanFilthiestLog(nowMs: 60_000) == nil)
+  }
+
   @Test("the last batch of an active producer stays, empty, with its offsets and sequence")
   func producerLastBatch() throws {
     let dir = TemporaryDirectory()
