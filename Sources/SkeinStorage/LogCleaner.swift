@@ -40,8 +40,12 @@ public final class LogCleaner: @unchecked Sendable {
   private var producerState: @Sendable (TopicPartition) -> [Int64: Int64] = { _ in [:] }
   private var stopping = false
   private var threads: [CleanerThread] = []
-  /// Stops a pass midway through a swap, for crash tests.
-  var crashAfter: SegmentSwapStep?
+  private var crashPoint: SegmentSwapStep?
+  /// Stops a pass midway through a swap, leaving the files as a kill would (crash tests).
+  var crashAfter: SegmentSwapStep? {
+    get { lock.withLock { crashPoint } }
+    set { lock.withLock { crashPoint = newValue } }
+  }
 
   /// - Parameter logs: the logs to consider (the LogManager's, read at each pass).
   public init(
