@@ -234,7 +234,10 @@ struct LogCleaningPass {
     removed: inout Int
   ) throws -> ByteBuffer? {
     let header = batch.header
-    if header.attributes.isControl || header.lastOffset >= endOffset { return batch.bytes }
+    if header.attributes.isControl || header.lastOffset >= endOffset {
+      if let horizon = header.deleteHorizonMs { pending = min(pending ?? .max, horizon) }
+      return batch.bytes
+    }
     let horizon = header.deleteHorizonMs
     var kept: [Record] = []
     var keptTombstone = false
