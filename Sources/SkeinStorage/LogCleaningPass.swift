@@ -177,21 +177,20 @@ struct LogCleaningPass {
     return groups
   }
 
-  /// Writes the cleaned form of `group` to `<base>.log.cleaned` and swaps it in.
+  /// Writes the cleaned form of `group` to `<base>.log.cleaned` (and its indexes) and swaps it
+  /// in.
   private mutating func clean(
     _ group: [CleanerView.Segment], map: OffsetMap, endOffset: Int64, result: inout Result
   ) throws -> Bool {
     guard let first = group.first else { return true }
-    let cleanedPath =
-      FileSystem.join(log.dir, LogSegment.fileStem(first.baseOffset)) + LogSegment.logSuffix
-      + LogSegmentSwap.cleanedSuffix
-    let output = try SegmentFile(path: cleanedPath, truncate: true)
-    var position = 0
+    let dir = log.dir
+    let base = first.baseOffset
+    var output = try CleanedSegmentWriter(dir: dir, baseOffset: base, config: view.config)
     var throttler = self.throttler
     do {
       for segment in group {
         if isCancelled() {
-          try? FileSystem.removeFile(cleanedPath)
+          CleanedSegmentWriter.remove(dir: dir, baseOffset: base)
           return false
         }
         _ = try forEachBatch(in: segment) { batch in
@@ -201,24 +200,22 @@ struct LogCleaningPass {
               batch, map: map, endOffset: endOffset, pending: &result.earliestDeleteHorizon,
               removed: &result.recordsRemoved)
           else { return true }
-          try output.write(bytes, at: position)
-          position += bytes.readableBytes
+          try output.append(bytes)
           result.bytesWritten += bytes.readableBytes
           throttler.record(batch.header.totalSize + bytes.readableBytes)
           return true
         }
       }
-      let modified = group.compactMap { try? $0.segment.log.modificationTimeMs() }.max()
-      if let modified { try output.setModificationTime(milliseconds: modified) }
-      try output.sync()
+      try output.finish(
+        modifiedMs: group.compactMap { try? $0.segment.log.modificationTimeMs() }.max())
     } catch {
-      try? FileSystem.removeFile(cleanedPath)
+      CleanedSegmentWriter.remove(dir: dir, baseOffset: base)
       throw error
     }
     self.throttler = throttler
     guard
       try log.replaceSegments(
-        group.map(\.segment), withCleaned: cleanedPath, crashAfter: crashAfter)
+        group.map(\.segment), withCleaned: output.logPath, crashAfter: crashAfter)
     else { return false }
     result.segmentsReplaced += group.count
     return true

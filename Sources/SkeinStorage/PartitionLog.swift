@@ -661,9 +661,10 @@ public final class PartitionLog: @unchecked Sendable {
   }
 
   /// Replaces `old` (consecutive inactive segments, as `cleanerView` gave them) by the cleaned
-  /// segment in `cleanedPath` (`<first base offset>.log.cleaned`, fsynced), under the append
-  /// and state locks, in Kafka's crash-safe order: `.cleaned` → `.swap`, old files → `.deleted`,
-  /// `.swap` → `.log`, then the `.deleted` files go. Readers holding an old segment keep reading
+  /// segment in `cleanedPath` (`<first base offset>.log.cleaned`, fsynced, with its indexes
+  /// beside it as `.index.cleaned` and `.timeindex.cleaned`), under the append and state
+  /// locks, in Kafka's crash-safe order: `.cleaned` → `.swap`, old files → `.deleted`,
+  /// `.swap` → `.log` (and the indexes to their names), then the `.deleted` files go. Readers holding an old segment keep reading
   /// it through its open descriptors. Returns false, removing the cleaned file, when the log
   /// changed meanwhile (retention, truncation, close). `crashAfter` stops midway, leaving the
   /// files as a kill would (tests).
@@ -683,6 +684,9 @@ public final class PartitionLog: @unchecked Sendable {
         return index
       }
       guard let start, let first = old.first else {
+        if let base = old.first?.baseOffset {
+          CleanedSegmentWriter.remove(dir: dir, baseOffset: base)
+        }
         try? FileSystem.removeFile(cleanedPath)
         return false
       }
@@ -704,10 +708,27 @@ public final class PartitionLog: @unchecked Sendable {
       }
       if crashAfter == .renamedOldToDeleted { return false }
       try FileSystem.rename(swapPath, to: stem + LogSegment.logSuffix)
+      if crashAfter == .swappedIn {
+        try FileSystem.syncDirectory(dir)
+        return false
+      }
+      let indexes = CleanedSegmentWriter.paths(dir: dir, baseOffset: base)
+      for (from, to) in [
+        (indexes.index, stem + LogSegment.indexSuffix),
+        (indexes.time, stem + LogSegment.timeIndexSuffix),
+      ] where FileSystem.exists(from) {
+        try FileSystem.rename(from, to: to)
+      }
       try FileSystem.syncDirectory(dir)
-      if crashAfter == .swappedIn { return false }
-      let cleaned = try LogSegment.open(dir: dir, baseOffset: base, config: currentConfig).segment
-      _ = try cleaned.recover(indexIntervalBytes: currentConfig.indexIntervalBytes)
+      // The indexes were built while writing: only their tail is scanned, unless they are
+      // missing or do not fit the log, when the segment is rescanned.
+      let opened = try LogSegment.open(dir: dir, baseOffset: base, config: currentConfig)
+      let cleaned = opened.segment
+      var trusted = opened.indexesValid
+      if trusted {
+        do { try cleaned.loadTail() } catch { trusted = false }
+      }
+      if !trusted { _ = try cleaned.recover(indexIntervalBytes: currentConfig.indexIntervalBytes) }
       stateLock.withLock {
         segments.replaceSubrange(start..<(start + old.count), with: [cleaned])
         directoryDirty = true
