@@ -136,9 +136,11 @@ def test_latest_value_per_key_offsets_unchanged_every_codec(broker_factory):
     codecs = batch_codecs(b.data_dir / f"{topic}-0")
     assert codecs >= {1, 2, 3, 4}, codecs
     assert (b.data_dir / "cleaner-offset-checkpoint").exists()
-    # And it survives a restart.
+    # And it survives a restart (the cleaner may have gone on meanwhile: never back).
     b.restart()
-    assert consume_all(b.bootstrap, topic) == consumed
+    after = consume_all(b.bootstrap, topic)
+    check_kept(written, after)
+    assert set(after) <= set(consumed)
 
 
 def test_tombstones_gone_after_delete_retention(broker_factory):
