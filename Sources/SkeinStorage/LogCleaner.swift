@@ -37,6 +37,9 @@ public final class LogCleaner: @unchecked Sendable {
   private var deleteHorizons: [TopicPartition: Int64] = [:]
   /// Logs whose stamped delete horizons were read from disk since the start.
   private var horizonsLoaded: Set<TopicPartition> = []
+  /// Logs whose cleaning failed (a corrupt batch, an I/O error): skipped until the restart, as
+  /// Kafka marks them uncleanable, rather than failing again at every backoff.
+  private var uncleanable: Set<TopicPartition> = []
   private var producerState: @Sendable (TopicPartition) -> [Int64: Int64] = { _ in [:] }
   private var stopping = false
   private var threads: [CleanerThread] = []
@@ -74,6 +77,9 @@ public final class LogCleaner: @unchecked Sendable {
     lock.withLock { producerState = provider }
   }
 
+  /// Partitions skipped after a failed cleaning.
+  public var uncleanablePartitions: Set<TopicPartition> { lock.withLock { uncleanable } }
+
   /// How far each log is clean, as the checkpoint records it.
   public var cleanedOffsets: [TopicPartition: Int64] { lock.withLock { checkpoints } }
 
@@ -105,6 +111,7 @@ public final class LogCleaner: @unchecked Sendable {
       checkpoints[partition] = nil
       deleteHorizons[partition] = nil
       horizonsLoaded.remove(partition)
+      uncleanable.remove(partition)
     }
   }
 
@@ -112,13 +119,9 @@ public final class LogCleaner: @unchecked Sendable {
 
   private func runThread() {
     while !isStopping {
-      var cleaned = false
-      do {
-        cleaned = try cleanFilthiestLog(nowMs: CleanerThread.wallClockMilliseconds()) != nil
-      } catch {
-        logger.error("log cleaning failed: \(error)")
-      }
-      if cleaned { continue }
+      // Failures are logged where they happen.
+      let cleaned = (try? cleanFilthiestLog(nowMs: CleanerThread.wallClockMilliseconds())) ?? nil
+      if cleaned != nil { continue }
       var waited: Int64 = 0
       while waited < config.backoffMs && !isStopping {
         let step = min(100, config.backoffMs - waited)
@@ -143,13 +146,26 @@ public final class LogCleaner: @unchecked Sendable {
       mapBudgetBytes: max(config.dedupeBufferSize / threads, 1 << 16),
       throttler: Throttler(bytesPerSecond: config.ioMaxBytesPerSecond / Double(threads)),
       isCancelled: stop, crashAfter: crashAfter)
-    guard let result = try pass.run() else { return nil }
+    let outcome: LogCleaningPass.Result?
+    do {
+      outcome = try pass.run()
+    } catch {
+      lock.withLock { _ = uncleanable.insert(partition) }
+      logger.error("cleaning \(partition) failed, not cleaning it again until restart: \(error)")
+      throw error
+    }
+    guard let result = outcome else { return nil }
     let snapshot = lock.withLock { () -> [TopicPartition: Int64] in
       checkpoints[partition] = result.cleanedUpTo
       deleteHorizons[partition] = result.earliestDeleteHorizon
       return checkpoints
     }
-    try checkpointFile.write(snapshot)
+    do {
+      try checkpointFile.write(snapshot)
+    } catch {
+      logger.error("writing the cleaner offset checkpoint failed: \(error)")
+      throw error
+    }
     logger.info(
       "cleaned \(partition) up to offset \(result.cleanedUpTo): \(result.segmentsReplaced) segment(s), \(result.bytesRead) bytes read, \(result.bytesWritten) written, \(result.recordsRemoved) record(s) removed"
     )
@@ -184,7 +200,8 @@ public final class LogCleaner: @unchecked Sendable {
     loadDeleteHorizons(candidates)
     return lock.withLock { () -> (PartitionLog, CleanerView, CleanableRange)? in
       var best: (PartitionLog, CleanerView, CleanableRange, Double)?
-      for log in candidates where !inProgress.contains(log.topicPartition) {
+      for log in candidates
+      where !inProgress.contains(log.topicPartition) && !uncleanable.contains(log.topicPartition) {
         guard let view = log.cleanerView() else { continue }
         let partition = log.topicPartition
         var range = CleanableRange(view, checkpoint: checkpoints[partition], nowMs: nowMs)

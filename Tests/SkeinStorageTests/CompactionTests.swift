@@ -393,6 +393,42 @@ struct CompactionTests {
     #expect(after.batches.first { $0.producerId == 44 }?.recordCount == 2)
   }
 
+  @Test("a log whose cleaning fails is skipped afterwards; others are still cleaned")
+  func uncleanable() throws {
+    let dir = TemporaryDirectory()
+    let broken = try PartitionLog.open(
+      dir: dir.file("broken-0"), topicPartition: TopicPartition("broken", 0),
+      config: try compactConfig(), nowMs: 0, logger: quietLogger)
+    _ = try append(broken, [("k", "1")])
+    // A batch that claims gzip but holds garbage (with a valid CRC: it was stored so).
+    var builder = RecordBatchBuilder()
+    builder.append(key: ByteBuffer(string: "k"), value: ByteBuffer(string: "2"), timestamp: 1)
+    var bad = builder.build()
+    bad.setInteger(Int16(1), at: 21)
+    let crc = CRC32C.checksum(bad, at: 21, length: bad.readableBytes - 21) ?? 0
+    bad.setInteger(crc, at: 17)
+    let info = try broken.appendAsLeader(nowMs: 0) { next in
+      var batch = bad
+      _ = try RecordBatchValidator.assignOffsets(
+        in: &batch, firstOffset: next, partitionLeaderEpoch: 0)
+      return batch
+    }
+    broken.updateHighWatermark(info.logEndOffset)
+    try broken.roll()
+    let good = try PartitionLog.openForTest(dir, config: try compactConfig())
+    let written = try writeUpdates(good, rounds: 30, keys: 3)
+    let activeBase = try #require(good.segmentBaseOffsets.last)
+    // The broken log is the dirtiest (everything in it is dirty).
+    let cleaner = cleaner(dir, [broken, good])
+    #expect(throws: RecordBatchError.self) { try cleaner.cleanFilthiestLog(nowMs: 10_000) }
+    #expect(cleaner.uncleanablePartitions == [broken.topicPartition])
+    #expect(try cleaner.cleanFilthiestLog(nowMs: 10_000) == good.topicPartition)
+    #expect(try readAll(good).records == expectedAfterCleaning(written, cleanUpTo: activeBase))
+    #expect(try cleaner.cleanFilthiestLog(nowMs: 10_000) == nil)
+    let left = try FileManager.default.contentsOfDirectory(atPath: dir.file("broken-0"))
+    #expect(!left.contains { $0.hasSuffix(".cleaned") })
+  }
+
   @Test("keyless records are dropped by cleaning")
   func keyless() throws {
     let dir = TemporaryDirectory()
