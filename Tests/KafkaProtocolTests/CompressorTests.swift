@@ -186,5 +186,21 @@ struct RecordBatchRewriterTests {
     builder.append(key: nil, value: ByteBuffer(string: "2"), timestamp: 1)
     let keyless = try builder.build(compression: codec)
     #expect(try !RecordBatchValidator.allRecordsHaveKeys(keyless))
+    // An empty key is a key; a tombstone has one.
+    var keyed = RecordBatchBuilder()
+    keyed.append(key: ByteBuffer(), value: ByteBuffer(string: "1"), timestamp: 1)
+    keyed.append(key: ByteBuffer(string: "t"), value: nil, timestamp: 1)
+    #expect(try RecordBatchValidator.allRecordsHaveKeys(try keyed.build(compression: codec)))
+  }
+
+  @Test("a records section that does not hold its records fails the key check")
+  func malformedKeys() throws {
+    var builder = RecordBatchBuilder()
+    builder.append(key: ByteBuffer(string: "a"), value: ByteBuffer(string: "1"), timestamp: 1)
+    var batch = builder.build()
+    batch.setInteger(Int32(2), at: 57)  // two records declared, one present
+    #expect(throws: RecordBatchError.self) {
+      _ = try RecordBatchValidator.allRecordsHaveKeys(batch)
+    }
   }
 }

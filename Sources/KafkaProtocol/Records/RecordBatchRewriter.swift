@@ -94,7 +94,8 @@ public enum RecordBatchRewriter {
 extension RecordBatchValidator {
   /// Whether every record of the batches in `records` has a key, decompressing compressed
   /// batches (at most `maxDecompressedBytes` each): a compacted topic refuses keyless records
-  /// (INVALID_RECORD). Malformed batches throw.
+  /// (INVALID_RECORD). Reads each record's fixed prefix up to the key length only, without
+  /// materialising records. Malformed batches throw `.invalidRecord`.
   public static func allRecordsHaveKeys(
     _ records: ByteBuffer,
     maxDecompressedBytes: Int = RecordDecompressor.defaultMaxDecompressedBytes
@@ -102,9 +103,22 @@ extension RecordBatchValidator {
     var batches = RecordBatchIterator(records)
     while let batch = try batches.next() {
       if batch.header.attributes.isControl { continue }
-      var iterator = try batch.decompressedRecords(maxDecompressedBytes: maxDecompressedBytes)
-      while let record = try iterator.next() {
-        if record.key == nil { return false }
+      var section = try batch.decompressedRecordsBytes(maxDecompressedBytes: maxDecompressedBytes)
+      let count = Int(batch.header.recordCount)
+      guard count >= 0 else { throw .invalidRecord("invalid record count \(count)") }
+      do throws(DecodeError) {
+        for _ in 0..<count {
+          let length = Int(try section.readVarint())
+          guard length >= 0, var body = section.readSlice(length: length) else {
+            throw .invalid("record length \(length) exceeds the batch")
+          }
+          _ = try body.readKafka(Int8.self)  // attributes
+          _ = try body.readVarlong()  // timestamp delta
+          _ = try body.readVarint()  // offset delta
+          if try body.readVarint() < 0 { return false }
+        }
+      } catch {
+        throw .invalidRecord("malformed record: \(error)")
       }
     }
     return true
