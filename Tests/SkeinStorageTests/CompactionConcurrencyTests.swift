@@ -24,6 +24,8 @@ struct CompactionConcurrencyTests {
       dataDir: dir.path, config: LogCleanerConfig(), logs: { [log] }, logger: quietLogger)
     let keys = 8
     let keysWritten = Atomic<Int>(0)
+    // Keys written once and never again: every read must see each one written before it began.
+    let uniqueWritten = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let problems = Mutex<[String]>([])
     let cleanings = Atomic<Int>(0)
@@ -43,6 +45,12 @@ struct CompactionConcurrencyTests {
             key: ByteBuffer(string: "k\(key)"), value: ByteBuffer(string: "k\(key):\(round)"),
             timestamp: 1_000)
         }
+        let unique = round % 5 == 0
+        if unique {
+          builder.append(
+            key: ByteBuffer(string: "u\(round)"), value: ByteBuffer(string: "u\(round):\(round)"),
+            timestamp: 1_000)
+        }
         let built = builder.build()
         do {
           let info = try log.appendAsLeader(nowMs: 1_000) { next in
@@ -56,6 +64,7 @@ struct CompactionConcurrencyTests {
           report("append: \(error)")
         }
         if round == 2 { keysWritten.store(keys, ordering: .releasing) }
+        if unique { uniqueWritten.store(round / 5 + 1, ordering: .releasing) }
         round += 1
       }
       group.leave()
@@ -75,6 +84,7 @@ struct CompactionConcurrencyTests {
     let reader = Thread {
       while !stop.load(ordering: .relaxed) {
         let mustSee = keysWritten.load(ordering: .acquiring)
+        let mustSeeUnique = uniqueWritten.load(ordering: .acquiring)
         var lastOffset: Int64 = -1
         var lastRound: [String: Int] = [:]
         var offset = log.logStartOffset
@@ -109,8 +119,13 @@ struct CompactionConcurrencyTests {
         } catch {
           report("read: \(error)")
         }
-        if mustSee > 0 && lastRound.count < mustSee {
-          report("a read saw \(lastRound.count) keys of \(mustSee)")
+        let updated = lastRound.keys.filter { $0.hasPrefix("k") }.count
+        if mustSee > 0 && updated < mustSee {
+          report("a read saw \(updated) updated keys of \(mustSee)")
+        }
+        let uniques = lastRound.keys.filter { $0.hasPrefix("u") }.count
+        if uniques < mustSeeUnique {
+          report("a read saw \(uniques) write-once keys of \(mustSeeUnique)")
         }
         reads.add(1, ordering: .relaxed)
       }
