@@ -17,7 +17,8 @@ public struct LogDescription: Sendable, Hashable {
 public final class LogManager: @unchecked Sendable {
   // @unchecked Sendable: the mutable fields (`logs`, `lastCheckpointMs`, `isShutDown`) are only
   // touched under `lock`; checkpoint writes are serialised by `checkpointLock`; the logs are
-  // thread-safe themselves.
+  // thread-safe themselves. `cleaner` is written once, at the end of `init`, before the object
+  // is shared.
 
   public static let cleanShutdownFileName = ".kafka_cleanshutdown"
 

@@ -664,10 +664,10 @@ public final class PartitionLog: @unchecked Sendable {
   /// segment in `cleanedPath` (`<first base offset>.log.cleaned`, fsynced, with its indexes
   /// beside it as `.index.cleaned` and `.timeindex.cleaned`), under the append and state
   /// locks, in Kafka's crash-safe order: `.cleaned` → `.swap`, old files → `.deleted`,
-  /// `.swap` → `.log` (and the indexes to their names), then the `.deleted` files go. Readers holding an old segment keep reading
-  /// it through its open descriptors. Returns false, removing the cleaned file, when the log
-  /// changed meanwhile (retention, truncation, close). `crashAfter` stops midway, leaving the
-  /// files as a kill would (tests).
+  /// `.swap` → `.log` (and the indexes to their names), then the `.deleted` files go. Readers
+  /// holding an old segment keep reading it through its open descriptors. Returns false,
+  /// removing the cleaned files, when the log changed meanwhile (retention, truncation,
+  /// close). `crashAfter` stops midway, leaving the files as a kill would (tests).
   func replaceSegments(
     _ old: [LogSegment], withCleaned cleanedPath: String, crashAfter: SegmentSwapStep? = nil
   ) throws(StorageError) -> Bool {
