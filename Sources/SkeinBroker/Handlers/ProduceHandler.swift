@@ -74,6 +74,17 @@ extension BrokerHandlers {
       return failure(
         .invalidTxnState, "The producer \(summary.producerId) has no ongoing transaction on \(tp)")
     }
+    if config.cleanupPolicy.contains(.compact) {
+      do {
+        if try !RecordBatchValidator.allRecordsHaveKeys(records) {
+          return failure(
+            .invalidRecord,
+            "Compacted topic cannot accept message without key in topic partition \(tp).")
+        }
+      } catch {
+        return failure(error.errorCode, "\(error)")
+      }
+    }
     if acks == -1 && config.minInsyncReplicas > 1 {
       return failure(
         .notEnoughReplicas,
