@@ -53,6 +53,9 @@ static long long opt_count = 100000;
 static int opt_size = 100;
 static const char *opt_acks = "1";
 static int opt_partitions = 1;
+static int opt_members = 1;
+static int opt_idempotence = 0;
+static const char *opt_partition_fetch_bytes = NULL;
 static double opt_rate = 10000;
 static double opt_duration = 10;
 static long long opt_start_ns = 0;
@@ -147,8 +150,8 @@ static rd_kafka_conf_t *base_conf(void) {
 
 static rd_kafka_conf_t *producer_conf(const char *acks, const char *linger) {
   rd_kafka_conf_t *conf = base_conf();
-  set(conf, "enable.idempotence", "false");
-  set(conf, "acks", acks);
+  set(conf, "enable.idempotence", opt_idempotence ? "true" : "false");
+  set(conf, "acks", opt_idempotence ? "all" : acks);
   set(conf, "linger.ms", linger);
   set(conf, "compression.type", "none");
   set(conf, "queue.buffering.max.messages", "1000000");
@@ -382,7 +385,7 @@ static int mode_produce(int one_at_a_time) {
       break;
     }
     st.sent_ns[i] = mono_ns();
-    while (rd_kafka_produce(rkt, 0, RD_KAFKA_MSG_F_COPY, payload, (size_t)opt_size, NULL, 0,
+    while (rd_kafka_produce(rkt, (int32_t)(i % opt_partitions), RD_KAFKA_MSG_F_COPY, payload, (size_t)opt_size, NULL, 0,
                             (void *)(intptr_t)i) == -1) {
       rd_kafka_resp_err_t e = rd_kafka_last_error();
       if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) die("produce: %s", rd_kafka_err2str(e));
@@ -418,6 +421,7 @@ static rd_kafka_t *new_consumer(const char *fetch_wait_ms) {
   set(conf, "fetch.wait.max.ms", fetch_wait_ms);
   set(conf, "fetch.min.bytes", "1");
   set(conf, "check.crcs", "false");
+  if (opt_partition_fetch_bytes) set(conf, "max.partition.fetch.bytes", opt_partition_fetch_bytes);
   return new_client(RD_KAFKA_CONSUMER, conf);
 }
 
@@ -435,13 +439,23 @@ static rd_kafka_topic_t *start_at(rd_kafka_t *rk, int64_t offset) {
 static int mode_consume(void) {
   rd_kafka_t *rk = new_consumer(opt_fetch_wait);
   rd_kafka_topic_t *rkt = start_at(rk, 0);
+  /* More partitions: all of them into one queue (an assign() of every partition). */
+  rd_kafka_queue_t *queue = NULL;
+  if (opt_partitions > 1) {
+    rd_kafka_consume_stop(rkt, 0);
+    queue = rd_kafka_queue_new(rk);
+    for (int p = 0; p < opt_partitions; p++)
+      if (rd_kafka_consume_start_queue(rkt, p, 0, queue) == -1)
+        die("consume_start_queue: %s", rd_kafka_err2str(rd_kafka_last_error()));
+  }
   static rd_kafka_message_t *msgs[BATCH];
   long long got = 0, bytes = 0, errs = 0;
   int64_t t0 = 0, tstart = mono_ns();
   int64_t deadline = tstart + (int64_t)(opt_deadline_s * 1e9);
   int64_t expect = 0, out_of_order = 0;
   while (got < opt_count && mono_ns() < deadline) {
-    ssize_t n = rd_kafka_consume_batch(rkt, 0, 100, msgs, BATCH);
+    ssize_t n = queue ? rd_kafka_consume_batch_queue(queue, 100, msgs, BATCH)
+                      : rd_kafka_consume_batch(rkt, 0, 100, msgs, BATCH);
     if (n < 0) die("consume_batch: %s", rd_kafka_err2str(rd_kafka_last_error()));
     for (ssize_t i = 0; i < n; i++) {
       rd_kafka_message_t *m = msgs[i];
@@ -449,7 +463,7 @@ static int mode_consume(void) {
         if (errs++ < 5) fprintf(stderr, "loadgen: consume error: %s\n", rd_kafka_message_errstr(m));
       } else {
         if (got == 0) t0 = mono_ns(); /* first record: excludes connect/ListOffsets */
-        if (m->offset != expect) out_of_order++;
+        if (!queue && m->offset != expect) out_of_order++;
         expect = m->offset + 1;
         got++;
         bytes += (long long)m->len;
@@ -464,7 +478,12 @@ static int mode_consume(void) {
          "rps=%.0f mbps=%.2f gaps=%lld consume_errors=%lld client_errors=%lld\n",
          got == opt_count, opt_count, got, bytes, secs, secs_total, secs > 0 ? got / secs : 0,
          secs > 0 ? bytes / secs / 1e6 : 0, (long long)out_of_order, errs, g_errors);
-  rd_kafka_consume_stop(rkt, 0);
+  if (queue) {
+    for (int p = 0; p < opt_partitions; p++) rd_kafka_consume_stop(rkt, p);
+    rd_kafka_queue_destroy(queue);
+  } else {
+    rd_kafka_consume_stop(rkt, 0);
+  }
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
   return got == opt_count ? 0 : 1;
@@ -578,13 +597,76 @@ static int mode_e2e(void) {
   return n == total ? 0 : 1;
 }
 
+/* ---------- group: subscribe() consumers in one group ---------- */
+/* --members consumers (one thread and client each) subscribe to the topic in a new group
+ * with the high-level consumer's defaults (auto commit on) and read until together they
+ * have --count records. first_ms = subscribe to first record; rps counts from there. */
+static long long g_group_got = 0;
+static int64_t g_group_first_ns = 0;
+static char g_group_id[64];
+
+static void *run_group_member(void *arg) {
+  (void)arg;
+  rd_kafka_conf_t *conf = base_conf();
+  set(conf, "group.id", g_group_id);
+  set(conf, "auto.offset.reset", "earliest");
+  set(conf, "enable.partition.eof", "false");
+  set(conf, "fetch.wait.max.ms", opt_fetch_wait);
+  set(conf, "check.crcs", "false");
+  rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, conf);
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, opt_topic, RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_subscribe(rk, topics) != 0) die("subscribe failed");
+  rd_kafka_topic_partition_list_destroy(topics);
+  int64_t deadline = mono_ns() + (int64_t)(opt_deadline_s * 1e9);
+  while (__atomic_load_n(&g_group_got, __ATOMIC_RELAXED) < opt_count && mono_ns() < deadline) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) continue;
+    if (!m->err) {
+      int64_t zero = 0, now = mono_ns();
+      __atomic_compare_exchange_n(&g_group_first_ns, &zero, now, 0, __ATOMIC_RELAXED,
+                                  __ATOMIC_RELAXED);
+      __atomic_add_fetch(&g_group_got, 1, __ATOMIC_RELAXED);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return NULL;
+}
+
+static int mode_group(void) {
+  snprintf(g_group_id, sizeof g_group_id, "bench-%lld-%d", (long long)real_ns(), getpid());
+  pthread_t threads[64];
+  int members = opt_members < 1 ? 1 : opt_members > 64 ? 64 : opt_members;
+  int64_t t0 = mono_ns();
+  for (int i = 0; i < members; i++) pthread_create(&threads[i], NULL, run_group_member, NULL);
+  int64_t done = 0;
+  while (!done) {
+    if (__atomic_load_n(&g_group_got, __ATOMIC_RELAXED) >= opt_count) done = mono_ns();
+    else if (mono_ns() - t0 > (int64_t)(opt_deadline_s * 1e9)) done = mono_ns();
+    else usleep(1000);
+  }
+  for (int i = 0; i < members; i++) pthread_join(threads[i], NULL);
+  long long got = g_group_got;
+  double first_ms = g_group_first_ns ? (g_group_first_ns - t0) / 1e6 : -1;
+  double secs = g_group_first_ns ? (done - g_group_first_ns) / 1e9 : 0;
+  printf("RESULT mode=group ok=%d members=%d count=%lld got=%lld first_ms=%.0f secs=%.3f rps=%.0f "
+         "client_errors=%lld\n",
+         got >= opt_count, members, opt_count, got, first_ms, secs, secs > 0 ? got / secs : 0,
+         g_errors);
+  return got >= opt_count ? 0 : 1;
+}
+
 /* ---------- main ---------- */
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen MODE [--bootstrap H:P] [--topic T] [--count N] [--size S] [--acks 1|all]\n"
           "               [--partitions P] [--rate R] [--duration SEC] [--start-ns NS]\n"
-          "               [--timeout-ms MS] [--deadline-s SEC] [--fetch-wait-ms MS] [--verbose]\n"
-          "modes: version metadata create produce consume e2e reqs\n");
+          "               [--timeout-ms MS] [--deadline-s SEC] [--fetch-wait-ms MS] [--members N]\n"
+          "               [--idempotence] [--verbose]\n"
+          "modes: version metadata create produce consume e2e reqs group\n");
   exit(2);
 }
 
@@ -606,6 +688,9 @@ int main(int argc, char **argv) {
     else if (ARG("--timeout-ms")) opt_timeout_ms = atoi(argv[++i]);
     else if (ARG("--deadline-s")) opt_deadline_s = atof(argv[++i]);
     else if (ARG("--fetch-wait-ms")) opt_fetch_wait = argv[++i];
+    else if (ARG("--members")) opt_members = atoi(argv[++i]);
+    else if (ARG("--max-partition-fetch-bytes")) opt_partition_fetch_bytes = argv[++i];
+    else if (strcmp(a, "--idempotence") == 0) opt_idempotence = 1;
     else if (strcmp(a, "--verbose") == 0) opt_verbose = 1;
     else usage();
 #undef ARG
@@ -622,6 +707,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "reqs") == 0) return mode_produce(1);
   if (strcmp(mode, "consume") == 0) return mode_consume();
   if (strcmp(mode, "e2e") == 0) return mode_e2e();
+  if (strcmp(mode, "group") == 0) return mode_group();
   usage();
   return 2;
 }

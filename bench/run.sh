@@ -44,6 +44,7 @@ else
   E2E_SECS=${E2E_SECS:-10}; REQS_COUNT=${REQS_COUNT:-20000}
 fi
 E2E_RATE=${E2E_RATE:-10000}
+GROUP_PARTITIONS=${GROUP_PARTITIONS:-6}
 SKEIN_PORT=${SKEIN_PORT:-19192}
 TANSU_PORT=${TANSU_PORT:-19292}
 BROKERS=${BROKERS:-"skein tansu"}
@@ -204,7 +205,7 @@ run_client() {
   echo "$line" >>"$LOGS/$b-$sc.client.log"
   log "$b $sc: ${line:-<no result, timeout or crash>}"
   R[$b.$sc.line]=$line
-  for k in ok rps mbps p50_us p99_us p999_us max_us secs failed got delivered received achieved_rps; do
+  for k in ok rps mbps p50_us p99_us p999_us max_us secs failed got delivered received achieved_rps first_ms; do
     R[$b.$sc.$k]=$(kv "$line" $k)
   done
   [[ -z $line ]] && R[$b.$sc.ok]="timeout"
@@ -257,8 +258,10 @@ run_broker() {
   R[$b.idle_rss_mb]=$(awk -v k="$(status_kb "$BROKER_PID" VmRSS)" 'BEGIN{printf "%.1f", k/1024}')
   R[$b.threads]=$(status_kb "$BROKER_PID" Threads)
 
-  for t in p100 p1k e2e reqs; do
-    line=$(timeout 60 "$LOADGEN" create --bootstrap "127.0.0.1:$PORT" --topic "$t" --partitions 1 --timeout-ms 20000 2>>"$LOGS/$b-create.client.log")
+  for t in p100 p100a p100i p1k p1ki e2e reqs grp; do
+    local parts=1
+    [[ $t == grp ]] && parts=$GROUP_PARTITIONS
+    line=$(timeout 60 "$LOADGEN" create --bootstrap "127.0.0.1:$PORT" --topic "$t" --partitions $parts --timeout-ms 20000 2>>"$LOGS/$b-create.client.log")
     log "$b: $line"
     [[ $(kv "$line" ok) == 1 ]] || R[$b.create_failed]+="$t "
   done
@@ -266,6 +269,16 @@ run_broker() {
   run_client "$b" p100 "$P100_COUNT" -- produce --topic p100 --count "$P100_COUNT" --size 100 --acks 1
   run_client "$b" cons "$P100_COUNT" -- consume --topic p100 --count "$P100_COUNT"
   run_client "$b" p1k "$P1K_COUNT" -- produce --topic p1k --count "$P1K_COUNT" --size 1024 --acks all
+  # Idempotence (acks=all, as it requires) against the same load without it.
+  run_client "$b" p100a "$P100_COUNT" -- produce --topic p100a --count "$P100_COUNT" --size 100 --acks all
+  run_client "$b" p100i "$P100_COUNT" -- produce --topic p100i --count "$P100_COUNT" --size 100 --idempotence
+  run_client "$b" p1ki "$P1K_COUNT" -- produce --topic p1ki --count "$P1K_COUNT" --size 1024 --idempotence
+  # Consumer groups: the same records read by assign() of every partition, then by a group of
+  # 1 and of 3 subscribe() consumers (defaults: 3 s initial rebalance delay, auto commit).
+  run_client "$b" gprod "$P100_COUNT" -- produce --topic grp --count "$P100_COUNT" --size 100 --acks 1 --partitions "$GROUP_PARTITIONS"
+  run_client "$b" gassign "$P100_COUNT" -- consume --topic grp --count "$P100_COUNT" --partitions "$GROUP_PARTITIONS"
+  run_client "$b" g1 "$P100_COUNT" -- group --topic grp --count "$P100_COUNT" --members 1
+  run_client "$b" g3 "$P100_COUNT" -- group --topic grp --count "$P100_COUNT" --members 3
   local e2e_n=$((E2E_RATE * E2E_SECS))
   run_client "$b" e2e "$e2e_n" -- e2e --topic e2e --rate "$E2E_RATE" --size 1024 --duration "$E2E_SECS"
   # Same with a short fetch.wait.max.ms: shows whether a broker answers a waiting
@@ -311,6 +324,8 @@ REPORT=$OUT/report.txt
   echo "  p1k = produce $P1K_COUNT x 1 KiB acks=all; e2e = $E2E_RATE rec/s x 1 KiB for ${E2E_SECS}s, acks=1 linger 1 ms,"
   echo "  consumer long-polling (fetch.wait.max.ms 500); reqs = $REQS_COUNT single-record produce requests, acks=1, one in flight"
   echo "  (client on its own core; 'same core' = client on the broker's core: no cross-CPU wake-ups)."
+  echo "  p100a/p100i = produce $P100_COUNT x 100 B acks=all without/with enable.idempotence; p1ki = p1k idempotent;"
+  echo "  grp = $P100_COUNT x 100 B over $GROUP_PARTITIONS partitions, read by assign() and by subscribe() groups of 1 and 3."
   echo "Latencies in ms. CPU = broker process utime+stime (all threads) over the scenario. Ratio = Skein/Tansu."
   echo
   printf '%-34s %14s %14s %12s\n' "metric" "skein" "tansu" "skein/tansu"
@@ -338,6 +353,31 @@ REPORT=$OUT/report.txt
     row "$n: broker CPU us/record" $sc.cpu_us_per
     row "$n: broker CPU %" $sc.cpu_util
   done
+  for sc in p100a p100i p1ki; do
+    case $sc in p100a) n="produce 100B acks=all";; p100i) n="idempotent 100B";; p1ki) n="idempotent 1KiB";; esac
+    row "$n: ok" $sc.ok
+    row "$n: records/s" $sc.rps
+    ms "$n: p99 (ms)" $sc.p99_us
+    row "$n: broker CPU us/record" $sc.cpu_us_per
+  done
+  for b in skein tansu; do
+    R[$b.idem100]=$(awk -v a="${R[$b.p100i.rps]:-}" -v c="${R[$b.p100a.rps]:-}" 'BEGIN{ if (c+0 > 0) printf "%.2f", a/c }')
+    R[$b.idem1k]=$(awk -v a="${R[$b.p1ki.rps]:-}" -v c="${R[$b.p1k.rps]:-}" 'BEGIN{ if (c+0 > 0) printf "%.2f", a/c }')
+    R[$b.g1vsassign]=$(awk -v a="${R[$b.g1.rps]:-}" -v c="${R[$b.gassign.rps]:-}" 'BEGIN{ if (c+0 > 0) printf "%.2f", a/c }')
+    R[$b.g3vsassign]=$(awk -v a="${R[$b.g3.rps]:-}" -v c="${R[$b.gassign.rps]:-}" 'BEGIN{ if (c+0 > 0) printf "%.2f", a/c }')
+  done
+  row "idempotent/plain 100B records/s" idem100
+  row "idempotent/plain 1KiB records/s" idem1k
+  row "assign() $GROUP_PARTITIONS partitions: records/s" gassign.rps
+  for sc in g1 g3; do
+    n="group of ${sc#g}: "
+    row "${n}ok" $sc.ok
+    row "${n}first record (ms)" $sc.first_ms
+    row "${n}records/s" $sc.rps
+    row "${n}broker CPU us/record" $sc.cpu_us_per
+  done
+  row "group of 1 / assign() records/s" g1vsassign
+  row "group of 3 / assign() records/s" g3vsassign
   row "e2e 10k/s 1KiB: ok" e2e.ok
   row "e2e: achieved send rate" e2e.achieved_rps
   row "e2e: received" e2e.received

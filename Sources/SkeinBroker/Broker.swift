@@ -48,6 +48,9 @@ public final class Broker: Sendable {
     let logManager = try LogManager(
       dataDir: dataDir, defaultConfig: staticDefaults,
       checkpointIntervalMs: Int64(config.int("log.flush.offset.checkpoint.interval.ms") ?? 60_000),
+      producerIdExpiration: .init(
+        expirationMs: Int64(config.int("producer.id.expiration.ms") ?? 86_400_000),
+        checkIntervalMs: Int64(config.int("producer.id.expiration.check.interval.ms") ?? 600_000)),
       nowMs: currentTimeMillis(), logger: logger)
     let replicaManager = ReplicaManager(
       nodeId: config.nodeId, logManager: logManager, staticDefaults: staticDefaults, logger: logger)

@@ -36,6 +36,8 @@ public enum SupportedApis {
     .listGroups: 0...5,
     .describeGroups: 0...5,
     .deleteGroups: 1...2,
+    .initProducerId: 0...5,
+    .describeProducers: 0...0,
   ]
 
   /// The ApiVersions entries, ordered by key.

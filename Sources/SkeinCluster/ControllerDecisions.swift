@@ -221,4 +221,28 @@ public struct ControllerDecisions: Sendable {
       ReplicaPlacement.Broker(id: $0.id, rack: $0.rack)
     }
   }
+
+  /// Producer ids are handed out in blocks of this many (Kafka's ProducerIdsBlock).
+  public static let producerIdBlockSize: Int64 = 1000
+
+  /// The record that gives `brokerId` the next block of producer ids: the block starts at the
+  /// image's `nextProducerId`, and the record moves it past the block, so no id is ever handed
+  /// out twice, across restarts and controllers.
+  public func allocateProducerIds(brokerId: Int32, brokerEpoch: Int64, image: MetadataImage)
+    -> Result<[MetadataRecord], ControllerError>
+  {
+    guard let broker = image.brokers[brokerId], !broker.fenced else {
+      return .failure(ControllerError(.staleBrokerEpoch, "Broker \(brokerId) is not registered"))
+    }
+    let start = image.nextProducerId
+    guard start <= Int64.max - Self.producerIdBlockSize else {
+      return .failure(ControllerError(.unknownServerError, "Producer ids are exhausted"))
+    }
+    return .success([
+      .producerIds(
+        ProducerIdsRecord(
+          brokerId: brokerId, brokerEpoch: brokerEpoch,
+          nextProducerId: start + Self.producerIdBlockSize))
+    ])
+  }
 }

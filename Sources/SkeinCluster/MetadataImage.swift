@@ -67,6 +67,8 @@ public struct MetadataImage: Sendable {
   public private(set) var topicNamesById: [KafkaUuid: String] = [:]
   /// Dynamic configs set through the admin APIs, by resource.
   public private(set) var configs: [ConfigKey: [String: String]] = [:]
+  /// The first producer id not yet handed out in a block (ProducerIdsRecord).
+  public private(set) var nextProducerId: Int64 = 0
 
   /// A config resource: its type and name ("" for cluster-wide broker defaults).
   public struct ConfigKey: Sendable, Hashable {
@@ -130,6 +132,8 @@ public struct MetadataImage: Sendable {
       var values = configs[key] ?? [:]
       values[r.name] = r.value
       configs[key] = values.isEmpty ? nil : values
+    case .producerIds(let r):
+      nextProducerId = max(nextProducerId, r.nextProducerId)
     case .removeTopic(let r):
       guard let name = topicNamesById.removeValue(forKey: r.topicId) else { return }
       topics[name] = nil

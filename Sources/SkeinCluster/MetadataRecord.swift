@@ -10,6 +10,7 @@ public enum MetadataRecord: Sendable, Hashable {
   case config(ConfigRecord)
   case partitionChange(PartitionChangeRecord)
   case removeTopic(RemoveTopicRecord)
+  case producerIds(ProducerIdsRecord)
 
   static let frameVersion: UInt32 = 1
 
@@ -28,6 +29,7 @@ public enum MetadataRecord: Sendable, Hashable {
     case .config(let r): frame(ConfigRecord.recordType, r)
     case .partitionChange(let r): frame(PartitionChangeRecord.recordType, r)
     case .removeTopic(let r): frame(RemoveTopicRecord.recordType, r)
+    case .producerIds(let r): frame(ProducerIdsRecord.recordType, r)
     }
   }
 
@@ -52,6 +54,7 @@ public enum MetadataRecord: Sendable, Hashable {
     case PartitionChangeRecord.recordType:
       return .partitionChange(try body(PartitionChangeRecord.self))
     case RemoveTopicRecord.recordType: return .removeTopic(try body(RemoveTopicRecord.self))
+    case ProducerIdsRecord.recordType: return .producerIds(try body(ProducerIdsRecord.self))
     default: return nil
     }
   }

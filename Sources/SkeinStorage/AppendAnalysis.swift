@@ -10,6 +10,8 @@ struct AppendAnalysis {
   var offsetOfMaxTimestamp: Int64 = -1
   var batchCount = 0
   var bytes = 0
+  /// Some batch carries a producer id (idempotent or transactional).
+  var hasProducerIds = false
 
   /// - Parameters:
   ///   - contiguous: each batch must start right after the previous one (leader path).
@@ -53,6 +55,7 @@ struct AppendAnalysis {
         offsetOfMaxTimestamp = header.lastOffset
       }
       lastOffset = header.lastOffset
+      hasProducerIds = hasProducerIds || header.producerId >= 0
       batchCount += 1
       index += size
     }

@@ -105,8 +105,17 @@ enum FileSystem {
   /// one, fsync the directory. A crash leaves either the old or the new content.
   static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(StorageError) {
     let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw .io(operation: "open", path: temporary, errno: errno) }
+    try write(temporary, bytes, sync: true)
+    try rename(temporary, to: path)
+    let slash = path.lastIndex(of: "/")
+    try syncDirectory(slash.map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? ".")
+  }
+
+  /// Writes a small file whole (created or truncated), fsynced when `sync`. A crash may leave
+  /// it partly written: its readers must check what they read.
+  static func write(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StorageError) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
     var failure: StorageError?
     var written = 0
     while written < bytes.count {
@@ -115,22 +124,19 @@ enum FileSystem {
       }
       if n < 0 {
         if errno == EINTR { continue }
-        failure = .io(operation: "write", path: temporary, errno: errno)
+        failure = .io(operation: "write", path: path, errno: errno)
         break
       }
       written += n
     }
-    if failure == nil && fsync(fd) != 0 {
-      failure = .io(operation: "fsync", path: temporary, errno: errno)
+    if failure == nil && sync && fsync(fd) != 0 {
+      failure = .io(operation: "fsync", path: path, errno: errno)
     }
     close(fd)
     if let failure {
-      _ = unlink(temporary)
+      _ = unlink(path)
       throw failure
     }
-    try rename(temporary, to: path)
-    let slash = path.lastIndex(of: "/")
-    try syncDirectory(slash.map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? ".")
   }
 }
 

@@ -14,4 +14,7 @@ public struct LogAppendInfo: Sendable, Equatable {
   public var logStartOffset: Int64
   /// The log end offset after the append.
   public var logEndOffset: Int64
+  /// The batch was a producer's retry of one already in the log: nothing was appended, and
+  /// the offsets and `maxTimestamp` are those of the original.
+  public var isDuplicate = false
 }

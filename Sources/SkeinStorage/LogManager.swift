@@ -26,6 +26,8 @@ public final class LogManager: @unchecked Sendable {
   public let hadCleanShutdown: Bool
   public let defaultConfig: LogConfig
   public let checkpointIntervalMs: Int64
+  /// `producer.id.expiration.ms` and `producer.id.expiration.check.interval.ms`.
+  public let producerIdExpiration: ProducerIdExpiration
   private let logger: Logger
   private let recoveryPointCheckpoint: OffsetCheckpointFile
   private let logStartOffsetCheckpoint: OffsetCheckpointFile
@@ -34,7 +36,19 @@ public final class LogManager: @unchecked Sendable {
   private let checkpointLock = StorageLock()
   private var logs: [TopicPartition: PartitionLog] = [:]
   private var lastCheckpointMs: Int64
+  private var lastProducerExpiryMs: Int64
   private var isShutDown = false
+
+  /// When a producer's state is forgotten: after `expirationMs` without a batch (Kafka's
+  /// `producer.id.expiration.ms`, 1 day), checked every `checkIntervalMs` (10 minutes).
+  public struct ProducerIdExpiration: Sendable {
+    public var expirationMs: Int64
+    public var checkIntervalMs: Int64
+    public init(expirationMs: Int64 = 86_400_000, checkIntervalMs: Int64 = 600_000) {
+      self.expirationMs = expirationMs
+      self.checkIntervalMs = checkIntervalMs
+    }
+  }
 
   /// Opens every partition directory of `dataDir` (creating it if needed).
   ///
@@ -44,14 +58,17 @@ public final class LogManager: @unchecked Sendable {
   ///   - checkpointIntervalMs: how often `tick` writes the checkpoint files.
   public init(
     dataDir: String, defaultConfig: LogConfig = LogConfig(),
-    topicConfigs: [String: LogConfig] = [:], checkpointIntervalMs: Int64 = 60_000, nowMs: Int64,
+    topicConfigs: [String: LogConfig] = [:], checkpointIntervalMs: Int64 = 60_000,
+    producerIdExpiration: ProducerIdExpiration = .init(), nowMs: Int64,
     logger: Logger = Logger(label: "skein.storage")
   ) throws(StorageError) {
     self.dataDir = dataDir
     self.defaultConfig = defaultConfig
     self.checkpointIntervalMs = checkpointIntervalMs
+    self.producerIdExpiration = producerIdExpiration
     self.logger = logger
     self.lastCheckpointMs = nowMs
+    self.lastProducerExpiryMs = nowMs
     self.recoveryPointCheckpoint = OffsetCheckpointFile(
       path: FileSystem.join(dataDir, OffsetCheckpointFile.recoveryPointFileName))
     self.logStartOffsetCheckpoint = OffsetCheckpointFile(
@@ -198,19 +215,25 @@ public final class LogManager: @unchecked Sendable {
 
   // MARK: - Periodic work
 
-  /// The broker calls this periodically: retention, `flush.ms` flushes, and every
-  /// `checkpointIntervalMs` the checkpoint files. Returns the partitions that failed (also
+  /// The broker calls this periodically: retention, `flush.ms` flushes, every
+  /// `checkpointIntervalMs` the checkpoint files, and producer id expiry. Returns the partitions that failed (also
   /// logged); one failing log does not stop the others.
   @discardableResult
   public func tick(nowMs: Int64) -> [TopicPartition: StorageError] {
-    let (snapshot, checkpointDue) = lock.withLock { () -> ([PartitionLog], Bool) in
-      guard !isShutDown else { return ([], false) }
+    let (snapshot, checkpointDue, expiryDue) = lock.withLock {
+      () -> ([PartitionLog], Bool, Bool) in
+      guard !isShutDown else { return ([], false, false) }
       let due = nowMs - lastCheckpointMs >= checkpointIntervalMs
       if due { lastCheckpointMs = nowMs }
-      return (Array(logs.values), due)
+      let expiryDue = nowMs - lastProducerExpiryMs >= producerIdExpiration.checkIntervalMs
+      if expiryDue { lastProducerExpiryMs = nowMs }
+      return (Array(logs.values), due, expiryDue)
     }
     var failures: [TopicPartition: StorageError] = [:]
     for log in snapshot {
+      if expiryDue {
+        log.removeExpiredProducers(nowMs: nowMs, expirationMs: producerIdExpiration.expirationMs)
+      }
       do {
         try log.deleteOldSegments(nowMs: nowMs)
         try log.flushIfNeeded(nowMs: nowMs)

@@ -24,6 +24,8 @@ public final class PartitionLog: @unchecked Sendable {
   public let dir: String
   /// What opening the log found and repaired.
   public let loadInfo: LogLoadInfo
+  /// Producer ids, epochs and last batches, for idempotent appends.
+  public let producerState: ProducerStateManager
   private let logger: Logger
 
   private let appendLock = StorageLock()
@@ -61,6 +63,7 @@ public final class PartitionLog: @unchecked Sendable {
     self.currentTopicId = topicId
     self.lastFlushMs = nowMs
     self.logger = logger
+    self.producerState = ProducerStateManager(dir: dir)
   }
 
   /// Opens (creating if needed) the log in `dir`, recovering it as needed.
@@ -89,9 +92,11 @@ public final class PartitionLog: @unchecked Sendable {
     } catch {
       logger.warning("ignoring unreadable partition metadata: \(error)")
     }
-    return PartitionLog(
+    let log = PartitionLog(
       topicPartition: topicPartition, dir: dir, config: config, loaded: loaded, topicId: topicId,
       nowMs: nowMs, logger: logger)
+    try log.loadProducerState()
+    return log
   }
 
   // MARK: - State
@@ -156,14 +161,19 @@ public final class PartitionLog: @unchecked Sendable {
   /// (and whose timestamps and CRCs it set); they are stored as they are. The closure runs
   /// under the append lock: it may read this log's properties but must not append, roll,
   /// truncate or delete on it.
+  ///
+  /// Batches carrying a producer id go through the producer state: a client's retry of a batch
+  /// already in the log is not appended (the result `isDuplicate`, with the original offsets),
+  /// an older epoch throws `invalidProducerEpoch` and a sequence gap `outOfOrderSequence`.
   @discardableResult
   public func appendAsLeader(
-    nowMs: Int64, _ assignOffsets: (_ logEndOffset: Int64) throws -> ByteBuffer
+    origin: RecordBatchValidator.Origin = .client, nowMs: Int64,
+    _ assignOffsets: (_ logEndOffset: Int64) throws -> ByteBuffer
   ) throws -> LogAppendInfo {
     let info = try appendLock.withLock { () throws -> LogAppendInfo in
       try checkOpen()
       let records = try assignOffsets(endOffset)
-      return try appendLocked(records, asLeader: true, nowMs: nowMs)
+      return try appendLocked(records, origin: origin, nowMs: nowMs)
     }
     try flushIfTooManyUnflushed(nowMs: nowMs)
     return info
@@ -177,15 +187,16 @@ public final class PartitionLog: @unchecked Sendable {
   {
     let info = try appendLock.withLock { () throws(StorageError) -> LogAppendInfo in
       try checkOpen()
-      return try appendLocked(records, asLeader: false, nowMs: nowMs)
+      return try appendLocked(records, origin: .replication, nowMs: nowMs)
     }
     try flushIfTooManyUnflushed(nowMs: nowMs)
     return info
   }
 
-  private func appendLocked(_ records: ByteBuffer, asLeader: Bool, nowMs: Int64)
-    throws(StorageError) -> LogAppendInfo
-  {
+  private func appendLocked(
+    _ records: ByteBuffer, origin: RecordBatchValidator.Origin, nowMs: Int64
+  ) throws(StorageError) -> LogAppendInfo {
+    let asLeader = origin != .replication
     let config = currentConfig
     let logEnd = endOffset
     let analysis = try AppendAnalysis(
@@ -201,6 +212,16 @@ public final class PartitionLog: @unchecked Sendable {
     }
     guard analysis.bytes <= Int(Int32.max) else {
       throw .recordListTooLarge(size: analysis.bytes)
+    }
+    let producerPlan =
+      analysis.hasProducerIds
+      ? try producerState.plan(records, origin: origin) : ProducerStateManager.AppendPlan()
+    if let original = producerPlan.duplicate {
+      return LogAppendInfo(
+        firstOffset: original.firstOffset, lastOffset: original.lastOffset,
+        maxTimestamp: original.timestamp, offsetOfMaxTimestamp: original.lastOffset,
+        batchCount: 0, bytes: 0, logStartOffset: startOffset, logEndOffset: logEnd,
+        isDuplicate: true)
     }
     guard var segment = segments.last else {
       throw .corruptLog(path: dir, reason: "log has no segment")
@@ -234,6 +255,7 @@ public final class PartitionLog: @unchecked Sendable {
       }
       endOffset = nextOffset
     }
+    producerState.apply(producerPlan)
     return LogAppendInfo(
       firstOffset: analysis.firstOffset, lastOffset: analysis.lastOffset,
       maxTimestamp: analysis.maxTimestamp, offsetOfMaxTimestamp: analysis.offsetOfMaxTimestamp,
@@ -269,6 +291,11 @@ public final class PartitionLog: @unchecked Sendable {
     stateLock.withLock {
       segments.append(fresh)
       directoryDirty = true
+    }
+    do {
+      try producerState.takeSnapshot(at: newBaseOffset, sync: false)
+    } catch {
+      logger.warning("producer state snapshot at \(newBaseOffset) failed: \(error)")
     }
     logger.debug("rolled new segment at offset \(newBaseOffset)")
     return fresh
@@ -561,6 +588,7 @@ public final class PartitionLog: @unchecked Sendable {
       directoryDirty = true
     }
     for segment in deletable { try segment.deleteFiles() }
+    try producerState.deleteSnapshots(below: logStartOffset)
     logger.info(
       "deleted \(deletable.count) segment(s) for \(reason), log start offset \(logStartOffset)")
     return deletable.count
@@ -598,6 +626,7 @@ public final class PartitionLog: @unchecked Sendable {
       }
       try target.truncateFile()
       for segment in removed { try segment.deleteFiles() }
+      try loadProducerState()
       logger.info("truncated to offset \(offset), log end offset \(logEndOffset)")
       return true
     }
@@ -614,6 +643,7 @@ public final class PartitionLog: @unchecked Sendable {
   private func truncateFullyLocked(at offset: Int64) throws(StorageError) {
     // Unlink first: the new segment may reuse a name.
     for segment in segments { try segment.deleteFiles() }
+    try producerState.reset()
     let fresh = try LogSegment.create(dir: dir, baseOffset: offset, config: currentConfig)
     stateLock.withLock {
       segments = [fresh]
@@ -625,6 +655,42 @@ public final class PartitionLog: @unchecked Sendable {
       directoryDirty = true
     }
     logger.info("truncated fully, log restarts at offset \(offset)")
+  }
+
+  // MARK: - Producer state
+
+  /// Rebuilds the producer state from the newest snapshot at or below the log end plus the
+  /// batch headers after it. At open, or under appendLock.
+  private func loadProducerState() throws(StorageError) {
+    let (logStart, logEnd) = stateLock.withLock { (startOffset, endOffset) }
+    try producerState.load(logStartOffset: logStart, logEndOffset: logEnd) {
+      (from, visit) throws(StorageError) in
+      try forEachBatchHeader(from: from, visit)
+    }
+  }
+
+  /// Calls `visit` with the header of every batch holding offsets at or after `offset`.
+  private func forEachBatchHeader(from offset: Int64, _ visit: (RecordBatchHeader) -> Void)
+    throws(StorageError)
+  {
+    var next = stateLock.withLock { floorSegmentIndex(offset).map { view($0, for: offset) } }
+    if next == nil { next = stateLock.withLock { segments.isEmpty ? nil : view(0, for: offset) } }
+    while let current = next {
+      var scanner = BatchScanner(file: current.segment.log, limit: current.committedSize)
+      var position = current.scanStart
+      while let header = try scanner.header(at: position) {
+        if header.lastOffset >= offset { visit(header) }
+        position += header.totalSize
+      }
+      let base = current.segment.baseOffset
+      next = stateLock.withLock { segmentIndex(after: base).map { view($0, for: offset) } }
+    }
+  }
+
+  /// Forgets producers idle for `producer.id.expiration.ms`.
+  @discardableResult
+  public func removeExpiredProducers(nowMs: Int64, expirationMs: Int64) -> Int {
+    producerState.removeExpired(nowMs: nowMs, expirationMs: expirationMs)
   }
 
   // MARK: - Flush and close
@@ -688,6 +754,7 @@ public final class PartitionLog: @unchecked Sendable {
           try stateLock.withLock { () throws(StorageError) in try active.onBecomeInactive() }
         }
         try self.flush(nowMs: nowMs)
+        try producerState.takeSnapshot(at: endOffset, sync: true)
       }
       stateLock.withLock { closed = true }
     }

@@ -24,6 +24,10 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
   case logClosed(TopicPartition)
   /// The partition directory belongs to another incarnation of the topic.
   case inconsistentTopicId(expected: KafkaUuid, found: KafkaUuid)
+  /// A producer's batch carries an epoch older than the one the partition has seen.
+  case invalidProducerEpoch(String)
+  /// A producer's batch does not continue its sequence.
+  case outOfOrderSequence(String)
 
   public var errorCode: ErrorCode {
     switch self {
@@ -35,6 +39,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case .io, .corruptLog: .kafkaStorageError
     case .logClosed: .notLeaderOrFollower
     case .inconsistentTopicId: .inconsistentTopicId
+    case .invalidProducerEpoch: .invalidProducerEpoch
+    case .outOfOrderSequence: .outOfOrderSequenceNumber
     }
   }
 
@@ -54,6 +60,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case .logClosed(let tp): "log \(tp) is closed"
     case .inconsistentTopicId(let expected, let found):
       "topic id \(found) on disk does not match \(expected)"
+    case .invalidProducerEpoch(let reason), .outOfOrderSequence(let reason): reason
     }
   }
 }

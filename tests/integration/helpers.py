@@ -1,4 +1,4 @@
-"""Client helpers shared by the integration tests (confluent-kafka, no consumer groups)."""
+"""Client helpers shared by the integration tests (confluent-kafka, with its defaults)."""
 
 import time
 import uuid
@@ -15,7 +15,7 @@ CONSUMER_BASE = {
     "enable.partition.eof": False,
     "auto.offset.reset": "error",
 }
-PRODUCER_BASE = {"enable.idempotence": False}
+PRODUCER_BASE = {}
 
 
 def unique(prefix):

@@ -242,3 +242,82 @@ def stored_codecs(port, topic, partition, offset=0, max_bytes=1 << 20):
     _, [(_, _, err, _, records)] = parse_fetch_v4(resp)
     assert err == 0, f"fetch error {err}"
     return {codec for _, _, codec in batch_headers(records)}
+
+
+# --- Idempotent produce ---------------------------------------------------------------------
+
+def varint(v):
+    return uvarint((v << 1) ^ (v >> 63))
+
+
+def record_batch(values, producer_id=-1, epoch=-1, base_sequence=-1, timestamp=None):
+    """An uncompressed v2 batch of keyless records, with the producer fields given."""
+    import crc32c
+    ts = int(time.time() * 1000) if timestamp is None else timestamp
+    records = b""
+    for delta, value in enumerate(values):
+        body = (i8(0) + varint(0) + varint(delta) + varint(-1) + varint(len(value)) + value
+                + varint(0))
+        records += varint(len(body)) + body
+    after_crc = (i16(0) + i32(len(values) - 1) + i64(ts) + i64(ts) + i64(producer_id)
+                 + i16(epoch) + i32(base_sequence) + i32(len(values)) + records)
+    crc = crc32c.crc32c(after_crc)
+    rest = i32(-1) + i8(2) + struct.pack(">I", crc) + after_crc
+    return i64(0) + i32(len(rest)) + rest
+
+
+def produce_v3_request(topic, partition, batch, correlation_id=1, acks=-1, transactional_id=None):
+    body = (string(transactional_id) + i16(acks) + i32(10_000)
+            + array([string(topic) + array([i32(partition) + i32(len(batch)) + batch])]))
+    return request_frame(0, 3, correlation_id, body)
+
+
+def parse_produce_v3(frame: bytes):
+    """(correlation id, error code, base offset) of a one-partition Produce v3 response."""
+    r = Reader(frame)
+    corr = r.i32()
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    r.i32()
+    err = r.i16()
+    base = r.i64()
+    r.i64()  # log append time
+    return corr, err, base
+
+
+def init_producer_id(sock, transactional_id=None, correlation_id=7):
+    """InitProducerId v0: (error code, producer id, epoch)."""
+    frame = request_frame(22, 0, correlation_id, string(transactional_id) + i32(60_000))
+    resp, _ = timed_request(sock, frame)
+    r = Reader(resp)
+    assert r.i32() == correlation_id
+    r.i32()  # throttle
+    return r.i16(), r.i64(), r.i16()
+
+
+def describe_producers(sock, topic, partition, correlation_id=8):
+    """DescribeProducers v0 for one partition: (error code, [(id, epoch, last seq)])."""
+    body = uvarint(2) + compact_string(topic) + uvarint(2) + i32(partition) + uvarint(0) + uvarint(0)
+    resp, _ = timed_request(sock, request_frame(61, 0, correlation_id, body, flexible=True))
+    r = Reader(resp)
+    assert r.i32() == correlation_id
+    r.uvarint()  # response header tags
+    r.i32()  # throttle
+    assert r.uvarint() == 2
+    r.take(r.uvarint() - 1)
+    assert r.uvarint() == 2
+    r.i32()
+    err = r.i16()
+    n = r.uvarint()
+    if n > 1:
+        r.take(n - 1)
+    producers = []
+    for _ in range(r.uvarint() - 1):
+        pid, epoch, seq = r.i64(), r.i32(), r.i32()
+        r.i64()
+        r.i32()
+        r.i64()
+        r.uvarint()
+        producers.append((pid, epoch, seq))
+    return err, producers

@@ -9,7 +9,7 @@ from helpers import create_topic, unique
 
 async def roundtrip(bootstrap, topic):
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=False, compression_type="gzip", linger_ms=5)
+                                compression_type="gzip", linger_ms=5)
     await producer.start()
     try:
         metas = []

@@ -64,9 +64,19 @@ def test_garbage_bytes(broker):
 
 
 def test_unknown_api_key(broker):
-    for key in (9999, 32767, -1, 22):  # 22: InitProducerId
+    for key in (9999, 32767, -1, 38, 67):  # 38/67: CreateDelegationToken/AllocateProducerIds
         send_and_expect_close(broker, kw.request_frame(key, 0, 5, b"\x00" * 8),
                               f"unknown/unserved api key {key}")
+    healthy(broker)
+
+
+def test_valid_request_then_garbage_in_one_read_gets_its_response(broker):
+    with kw.connect(broker.port) as s:
+        s.sendall(kw.api_versions_request(0, correlation_id=77) + b"\xff" * 12)
+        s.settimeout(5)
+        corr, err, keys = kw.parse_api_versions_v0(kw.recv_frame(s))
+        assert (corr, err) == (77, 0) and 18 in keys
+        assert kw.closed_by_peer(s, 5), "the garbage frame did not close the connection"
     healthy(broker)
 
 

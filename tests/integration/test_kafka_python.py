@@ -48,8 +48,8 @@ def test_produce_and_consume_each_codec(broker, codec):
         headers = [] if i % 3 == 0 else [("i", str(i).encode()), ("e", b"")]
         records.append((key, value, headers, base_ts + i))
 
-    p = KafkaProducer(bootstrap_servers=broker.bootstrap, compression_type=codec, acks="all",
-                      linger_ms=10, batch_size=256 * 1024, enable_idempotence=False)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, compression_type=codec,
+                      linger_ms=10, batch_size=256 * 1024)
     futures = [p.send(topic, key=k, value=v, headers=h, partition=i % 2, timestamp_ms=ts)
                for i, (k, v, h, ts) in enumerate(records)]
     p.flush(60)

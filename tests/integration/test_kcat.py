@@ -45,7 +45,7 @@ def test_kcat_keyed_produce_with_headers_and_consume_back(broker, compression):
     lines = [f"key{i}:value {i} {'x' * (i * 7)}" for i in range(50)]
     lines[10] = "key10:"  # empty value
     kcat("-b", broker.bootstrap, "-P", "-t", topic, "-K:", "-z", compression,
-         "-H", "h1=v1", "-H", "trace=abc-123", "-X", "enable.idempotence=false",
+         "-H", "h1=v1", "-H", "trace=abc-123",
          input=("\n".join(lines) + "\n").encode())
 
     out = kcat("-b", broker.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q",

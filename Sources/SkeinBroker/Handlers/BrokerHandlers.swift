@@ -12,6 +12,7 @@ final class BrokerHandlers: Sendable {
   let controller: ControllerRuntime
   let replicaManager: ReplicaManager
   let groupCoordinator: GroupCoordinatorRuntime
+  let producerIds: ProducerIdManager
   let logger: Logger
 
   init(
@@ -25,6 +26,7 @@ final class BrokerHandlers: Sendable {
     self.replicaManager = replicaManager
     self.groupCoordinator = GroupCoordinatorRuntime(
       nodeId: config.nodeId, config: config, replicaManager: replicaManager, logger: logger)
+    self.producerIds = ProducerIdManager(nodeId: config.nodeId, controller: controller)
     self.logger = logger
   }
 

@@ -68,6 +68,12 @@ extension BrokerHandlers {
         "The batch of \(summary.byteCount) bytes exceeds max.message.bytes (\(config.maxMessageBytes))"
       )
     }
+    if summary.containsTransactional {
+      // Transactional batches need a transaction coordinator to have added the partition to
+      // the producer's transaction; there is none yet, so no transaction is ever ongoing.
+      return failure(
+        .invalidTxnState, "The producer \(summary.producerId) has no ongoing transaction on \(tp)")
+    }
     if acks == -1 && config.minInsyncReplicas > 1 {
       return failure(
         .notEnoughReplicas,
@@ -77,7 +83,7 @@ extension BrokerHandlers {
     let appendTime: Int64? = config.messageTimestampType == .logAppendTime ? nowMs : nil
     let info: LogAppendInfo
     do {
-      info = try log.appendAsLeader(nowMs: nowMs) { logEndOffset in
+      info = try log.appendAsLeader(origin: .client, nowMs: nowMs) { logEndOffset in
         var batch = records
         _ = try RecordBatchValidator.assignOffsets(
           in: &batch, firstOffset: logEndOffset, partitionLeaderEpoch: partition.leaderEpoch,
@@ -85,12 +91,22 @@ extension BrokerHandlers {
         return batch
       }
     } catch let error as StorageError {
-      logger.warning("append to \(tp) failed: \(error)")
+      switch error {
+      case .invalidProducerEpoch, .outOfOrderSequence: break
+      default: logger.warning("append to \(tp) failed: \(error)")
+      }
       return failure(error.errorCode, "\(error)")
     } catch let error as RecordBatchError {
       return failure(error.errorCode, "\(error)")
     } catch {
       return failure(.unknownServerError, "\(error)")
+    }
+    if info.isDuplicate {
+      // A producer's retry of a batch already in the log: answered as the original was.
+      return .init(
+        errorCode: 0, baseOffset: info.firstOffset,
+        logAppendTimeMs: appendTime == nil ? -1 : info.maxTimestamp,
+        logStartOffset: info.logStartOffset)
     }
     // A single node is the whole ISR: the append is committed at once.
     _ = log.updateHighWatermark(info.logEndOffset)

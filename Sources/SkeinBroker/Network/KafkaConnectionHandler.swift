@@ -17,6 +17,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
   private var finished: [Int: [ResponsePart]?] = [:]
   private var remoteAddress = "unknown"
   private var needsFlush = false
+  /// Set once the connection is to be closed (bad input): it closes after the responses of
+  /// every request below this sequence are written, and reads nothing more.
+  private var closeAt: Int?
 
   init(dispatcher: RequestDispatcher, logger: Logger) {
     self.dispatcher = dispatcher
@@ -30,6 +33,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard closeAt == nil else { return }
     let frame = unwrapInboundIn(data)
     let sequence = nextSequence
     nextSequence += 1
@@ -53,8 +57,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         }
       }
     case .close(let reason):
-      logger.info("closing connection: \(reason)")
-      context.close(promise: nil)
+      close(at: sequence, reason: reason, context: context)
     }
   }
 
@@ -67,7 +70,22 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    logger.info("closing connection: \(error)")
+    close(at: nextSequence, reason: "\(error)", context: context)
+  }
+
+  /// Closes the connection once the requests before `sequence` are answered: a valid request
+  /// followed by garbage in the same read still gets its response.
+  private func close(at sequence: Int, reason: String, context: ChannelHandlerContext) {
+    guard closeAt == nil else { return }
+    logger.info("closing connection: \(reason)")
+    closeAt = sequence
+    closeIfAnswered(context: context)
+  }
+
+  private func closeIfAnswered(context: ChannelHandlerContext) {
+    guard let closeAt, nextToWrite >= closeAt else { return }
+    needsFlush = false
+    context.flush()
     context.close(promise: nil)
   }
 
@@ -88,6 +106,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
       needsFlush = false
       context.flush()
     }
+    closeIfAnswered(context: context)
   }
 
   private func write(_ response: [ResponsePart], context: ChannelHandlerContext) {
