@@ -51,9 +51,17 @@ let package = Package(
       ]
     ),
     .target(
+      name: "SkeinCoordinator",
+      dependencies: [
+        "KafkaProtocol",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ]
+    ),
+    .target(
       name: "SkeinBroker",
       dependencies: [
         "KafkaProtocol",
+        "SkeinCoordinator",
         "SkeinCluster",
         "SkeinStorage",
         .product(name: "NIOCore", package: "swift-nio"),
@@ -87,6 +95,7 @@ let package = Package(
     .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage"]),
     .testTarget(name: "SkeinBrokerTests", dependencies: ["SkeinBroker", "SkeinClient"]),
     .testTarget(name: "SkeinClientTests", dependencies: ["SkeinClient"]),
+    .testTarget(name: "SkeinCoordinatorTests", dependencies: ["SkeinCoordinator"]),
   ],
   swiftLanguageModes: [.v6]
 )

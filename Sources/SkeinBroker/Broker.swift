@@ -111,8 +111,13 @@ public final class Broker: Sendable {
             ], rack: rack, fenced: false))
       ])
     }
-    replicaManager.apply(controller.image)
-    controller.setListener { replicaManager.apply($0) }
+    let groupCoordinator = handlers.groupCoordinator
+    controller.setListener { image in
+      replicaManager.apply(image)
+      groupCoordinator.apply(image)
+    }
+    handlers.createOffsetsTopicIfAbsent()
+    groupCoordinator.startTicking(on: group.next())
 
     let ticker = group.next().scheduleRepeatedTask(
       initialDelay: .seconds(1), delay: .seconds(1)
@@ -138,6 +143,7 @@ public final class Broker: Sendable {
   /// Stops accepting, closes connections, then flushes and checkpoints every log.
   public func shutdown() async {
     ticker.cancel()
+    handlers.groupCoordinator.shutdown()
     try? await channel.close()
     try? await group.shutdownGracefully()
     do {

@@ -22,6 +22,20 @@ public enum SupportedApis {
     .describeLogDirs: 0...4,
     .incrementalAlterConfigs: 0...1,
     .describeCluster: 0...1,
+    // Groups (classic protocol) as Kafka 4 serves them: KIP-896 removed OffsetCommit v0-1,
+    // OffsetFetch v0 and DeleteGroups v0; FindCoordinator v0 stayed (KAFKA-18270) and
+    // JoinGroup v0-1 came back in 4.0.1 (KAFKA-19444), both needed by librdkafka before 2.11.
+    .findCoordinator: 0...6,
+    .joinGroup: 0...9,
+    .syncGroup: 0...5,
+    .heartbeat: 0...4,
+    .leaveGroup: 0...5,
+    .offsetCommit: 2...9,
+    .offsetFetch: 1...9,
+    .offsetDelete: 0...0,
+    .listGroups: 0...5,
+    .describeGroups: 0...5,
+    .deleteGroups: 1...2,
     .initProducerId: 0...5,
     .describeProducers: 0...0,
   ]

@@ -123,9 +123,7 @@ def test_100k_records_roundtrip(broker, compression):
     assert not mismatches, mismatches[:3]
     assert seen == N, f"consumed {seen} of {N}; first missing: {sorted(expected)[:5]}"
     # The producer really compressed: the stored batches carry the codec asked for.
-    # (librdkafka enables LZ4 only when the broker advertises FindCoordinator.)
-    # librdkafka enables LZ4 only when the broker advertises FindCoordinator, which comes with
-    # consumer groups; until then it sends lz4 batches uncompressed.
-    expected = "none" if compression == "lz4" else compression
+    # (librdkafka enables LZ4 only when the broker advertises FindCoordinator, which it does.)
+    expected = compression
     codecs = {part: kw.stored_codecs(broker.port, topic, part) for part in range(PARTITIONS)}
     assert codecs == {part: {expected} for part in range(PARTITIONS)}

@@ -63,9 +63,8 @@ def test_kcat_keyed_produce_with_headers_and_consume_back(broker, compression):
     # The batches on the broker really are compressed with the codec kcat was asked for.
     # (librdkafka < 2.12 only compresses when the broker advertises Produce v0, and LZ4 only
     # when it advertises FindCoordinator: Kafka keeps advertising both, see KAFKA-18659.)
-    # Skein advertises Produce v0 as Kafka 4 does; FindCoordinator comes with consumer groups,
-    # so until then librdkafka sends lz4 batches uncompressed.
-    expected = "none" if compression == "lz4" else compression
+    # Skein advertises both, as Kafka 4 does.
+    expected = compression
     # librdkafka sends a batch uncompressed when compressing would not shrink it (a lone
     # short record), so "none" may sit beside the codec asked for.
     stored = kw.stored_codecs(broker.port, topic, 0)

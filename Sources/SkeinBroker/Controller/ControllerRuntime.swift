@@ -27,9 +27,13 @@ final class ControllerRuntime: Sendable {
 
   var image: MetadataImage { state.withLock { $0 } }
 
-  /// Registers the listener that acts on every new image (once, at startup).
+  /// Registers the listener that acts on every new image (once, at startup) and gives it the
+  /// current image, under the lock so no change slips between the two.
   func setListener(_ listener: @escaping @Sendable (MetadataImage) -> Void) {
-    onChange.withLock { $0 = listener }
+    state.withLock { image in
+      onChange.withLock { $0 = listener }
+      listener(image)
+    }
   }
 
   /// Decides on the current image and, when the decision is to act, persists and applies the

@@ -11,6 +11,7 @@ final class BrokerHandlers: Sendable {
   let nodeId: Int32
   let controller: ControllerRuntime
   let replicaManager: ReplicaManager
+  let groupCoordinator: GroupCoordinatorRuntime
   let producerIds: ProducerIdManager
   let logger: Logger
 
@@ -23,6 +24,8 @@ final class BrokerHandlers: Sendable {
     self.nodeId = config.nodeId
     self.controller = controller
     self.replicaManager = replicaManager
+    self.groupCoordinator = GroupCoordinatorRuntime(
+      nodeId: config.nodeId, config: config, replicaManager: replicaManager, logger: logger)
     self.producerIds = ProducerIdManager(nodeId: config.nodeId, controller: controller)
     self.logger = logger
   }
@@ -31,6 +34,11 @@ final class BrokerHandlers: Sendable {
   func autoCreateTopic(_ name: String) -> Result<MetadataImage, ControllerError> {
     controller.perform { image in
       if image.topics[name] != nil { return .success([]) }
+      if name == GroupCoordinatorRuntime.topic {
+        // Internal topics are created by the broker itself, never by a client's Metadata.
+        return .failure(
+          ControllerError(.unknownTopicOrPartition, "\(name) is created by the broker."))
+      }
       return controller.decisions.createTopic(
         name: name, partitions: config.defaultPartitions,
         replicationFactor: config.defaultReplicationFactor, configs: [:], image: image)

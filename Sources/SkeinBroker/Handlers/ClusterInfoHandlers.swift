@@ -69,7 +69,8 @@ extension BrokerHandlers {
     -> MetadataResponse.MetadataResponseTopic
   {
     MetadataResponse.MetadataResponseTopic(
-      errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false,
+      errorCode: 0, name: topic.name, topicId: topic.id,
+      isInternal: topic.name == GroupCoordinatorRuntime.topic,
       partitions: topic.partitions.map { p in
         .init(
           errorCode: 0, partitionIndex: p.partition, leaderId: p.leader, leaderEpoch: p.leaderEpoch,

@@ -92,6 +92,11 @@ extension BrokerHandlers {
           errorMessage: "Topic id \(target.id) does not exist.")
       }
       let id = image.topics[name]?.id ?? target.id
+      if name == GroupCoordinatorRuntime.topic {
+        return .init(
+          name: name, topicId: id, errorCode: ErrorCode.invalidRequest.rawValue,
+          errorMessage: "Topic \(name) is an internal topic and cannot be deleted.")
+      }
       switch controller.perform({ controller.decisions.deleteTopic(name: name, image: $0) }) {
       case .success:
         return .init(name: name, topicId: id, errorCode: 0)

@@ -70,6 +70,18 @@ final class RequestDispatcher: Sendable {
       return run(DescribeClusterRequest.self, &body, context, h.describeCluster)
     case .describeLogDirs:
       return run(DescribeLogDirsRequest.self, &body, context, h.describeLogDirs)
+    case .findCoordinator:
+      return run(FindCoordinatorRequest.self, &body, context, h.findCoordinator)
+    case .joinGroup: return run(JoinGroupRequest.self, &body, context, h.joinGroup)
+    case .syncGroup: return run(SyncGroupRequest.self, &body, context, h.syncGroup)
+    case .heartbeat: return run(HeartbeatRequest.self, &body, context, h.heartbeat)
+    case .leaveGroup: return run(LeaveGroupRequest.self, &body, context, h.leaveGroup)
+    case .offsetCommit: return run(OffsetCommitRequest.self, &body, context, h.offsetCommit)
+    case .offsetFetch: return run(OffsetFetchRequest.self, &body, context, h.offsetFetch)
+    case .offsetDelete: return run(OffsetDeleteRequest.self, &body, context, h.offsetDelete)
+    case .listGroups: return run(ListGroupsRequest.self, &body, context, h.listGroups)
+    case .describeGroups: return run(DescribeGroupsRequest.self, &body, context, h.describeGroups)
+    case .deleteGroups: return run(DeleteGroupsRequest.self, &body, context, h.deleteGroups)
     case .initProducerId: return run(InitProducerIdRequest.self, &body, context, h.initProducerId)
     case .describeProducers:
       return run(DescribeProducersRequest.self, &body, context, h.describeProducers)

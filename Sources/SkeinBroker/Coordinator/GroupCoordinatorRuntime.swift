@@ -1,0 +1,156 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import SkeinCluster
+import SkeinCoordinator
+import SkeinStorage
+import Synchronization
+
+/// The group coordinator of this node: a shard per `__consumer_offsets` partition it leads,
+/// loaded when it starts leading the partition and unloaded when it stops; requests go to the
+/// shard of their group's partition, others get NOT_COORDINATOR.
+final class GroupCoordinatorRuntime: Sendable {
+  static let topic = "__consumer_offsets"
+
+  let nodeId: Int32
+  let config: GroupCoordinatorConfig
+  let numPartitions: Int32
+  private let replicaManager: ReplicaManager
+  private let shards = Mutex<[Int32: CoordinatorShardRuntime]>([:])
+  private let knownTopics = Mutex<Set<String>?>(nil)
+  private let ticker = Mutex<RepeatedTask?>(nil)
+  private let logger: Logger
+
+  init(nodeId: Int32, config: BrokerConfig, replicaManager: ReplicaManager, logger: Logger) {
+    self.nodeId = nodeId
+    self.config = Self.coordinatorConfig(config)
+    self.numPartitions = Int32(config.int("offsets.topic.num.partitions") ?? 50)
+    self.replicaManager = replicaManager
+    self.logger = logger
+  }
+
+  static func coordinatorConfig(_ config: BrokerConfig) -> GroupCoordinatorConfig {
+    var c = GroupCoordinatorConfig()
+    if let v = config.int("group.initial.rebalance.delay.ms") {
+      c.initialRebalanceDelayMs = Int64(v)
+    }
+    if let v = config.int("group.min.session.timeout.ms") {
+      c.minSessionTimeoutMs = Int32(clamping: v)
+    }
+    if let v = config.int("group.max.session.timeout.ms") {
+      c.maxSessionTimeoutMs = Int32(clamping: v)
+    }
+    if let v = config.int("group.max.size") { c.maxSize = v }
+    if let v = config.int("offsets.retention.minutes") { c.offsetsRetentionMs = Int64(v) * 60_000 }
+    if let v = config.int("offsets.retention.check.interval.ms") {
+      c.offsetsRetentionCheckIntervalMs = Int64(v)
+    }
+    if let v = config.int("offset.metadata.max.bytes") { c.offsetMetadataMaxBytes = v }
+    return c
+  }
+
+  /// Kafka's `Utils.abs(groupId.hashCode()) % partitions`, hashCode over UTF-16 code units.
+  static func partition(for groupId: String, partitions: Int32) -> Int32 {
+    var hash: Int32 = 0
+    for unit in groupId.utf16 { hash = hash &* 31 &+ Int32(unit) }
+    let abs = hash == Int32.min ? 0 : Swift.abs(hash)
+    return abs % partitions
+  }
+
+  func partition(for groupId: String) -> Int32 {
+    Self.partition(for: groupId, partitions: numPartitions)
+  }
+
+  /// The shard of a group, or the error Kafka answers: NOT_COORDINATOR when this node does not
+  /// lead its partition, COORDINATOR_LOAD_IN_PROGRESS while it loads.
+  func shard(for groupId: String) -> Result<CoordinatorShardRuntime, ErrorCode> {
+    let p = partition(for: groupId)
+    guard let shard = shards.withLock({ $0[p] }) else { return .failure(.notCoordinator) }
+    return .success(shard)
+  }
+
+  var activeShards: [CoordinatorShardRuntime] { shards.withLock { Array($0.values) } }
+
+  /// Follows a new image: loads shards of partitions this node now leads, unloads the others,
+  /// and drops the offsets of deleted topics.
+  func apply(_ image: MetadataImage) {
+    var led: [Int32: Partition] = [:]
+    if let topic = image.topics[Self.topic] {
+      for p in topic.partitions where p.leader == nodeId {
+        if let partition = replicaManager.partition(TopicPartition(Self.topic, p.partition)) {
+          led[p.partition] = partition
+        }
+      }
+    }
+    let (started, stopped) = shards.withLock {
+      current -> ([CoordinatorShardRuntime], [CoordinatorShardRuntime]) in
+      var started: [CoordinatorShardRuntime] = []
+      var stopped: [CoordinatorShardRuntime] = []
+      for (p, shard) in current
+      where led[p] !== shard.partition {
+        stopped.append(shard)
+        current[p] = nil
+      }
+      for (p, partition) in led where current[p] == nil {
+        let waiters = replicaManager.fetchWaiters
+        let shard = CoordinatorShardRuntime(
+          partition: partition, notifyAppend: { waiters.notify($0) }, logger: logger)
+        current[p] = shard
+        started.append(shard)
+      }
+      return (started, stopped)
+    }
+    for shard in stopped { shard.unload() }
+    let names = Set(image.topics.keys)
+    let deleted = knownTopics.withLock { known -> Set<String> in
+      defer { known = names }
+      return known.map { $0.subtracting(names) } ?? []
+    }
+    if !deleted.isEmpty {
+      for shard in activeShards {
+        _ = shard.execute { s, _ in (s.onTopicsDeleted(deleted), ()) }
+      }
+    }
+    let config = self.config
+    for shard in started {
+      // Loading replays the partition off the caller's thread; until then the shard answers
+      // COORDINATOR_LOAD_IN_PROGRESS.
+      Task.detached {
+        shard.load(config: config, now: { currentTimeMillis() })
+        // Offsets of topics deleted while the coordinator was elsewhere.
+        _ = shard.execute { s, _ in
+          let gone = Set(s.offsets.values.flatMap { $0.keys.map(\.topic) }).subtracting(names)
+          return (s.onTopicsDeleted(gone), ())
+        }
+      }
+    }
+  }
+
+  /// Session and rebalance timeouts, the initial delay and offset expiry of every shard.
+  func tick() {
+    let now = currentTimeMillis()
+    for shard in activeShards where shard.isActive {
+      _ = shard.execute { s, _ in (s.tick(now: now), ()) }
+    }
+  }
+
+  /// Ticks every 100 ms: fine enough for session timeouts of seconds.
+  func startTicking(on eventLoop: any EventLoop) {
+    let task = eventLoop.scheduleRepeatedTask(
+      initialDelay: .milliseconds(100), delay: .milliseconds(100)
+    ) { [self] _ in tick() }
+    ticker.withLock { $0 = task }
+  }
+
+  func shutdown() {
+    ticker.withLock {
+      $0?.cancel()
+      $0 = nil
+    }
+    let all = shards.withLock { current in
+      defer { current = [:] }
+      return Array(current.values)
+    }
+    for shard in all { shard.unload() }
+  }
+}

@@ -1,0 +1,340 @@
+import KafkaProtocol
+import NIOCore
+import SkeinCluster
+import SkeinCoordinator
+
+// FindCoordinator and the classic group APIs: JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+// OffsetCommit, OffsetFetch, OffsetDelete, ListGroups, DescribeGroups, DeleteGroups.
+
+extension BrokerHandlers {
+  /// Creates `__consumer_offsets` when the cluster has none (at start-up).
+  func createOffsetsTopicIfAbsent() {
+    let partitions = Int32(config.int("offsets.topic.num.partitions") ?? 50)
+    let wantedReplicas = config.int("offsets.topic.replication.factor") ?? 3
+    let segmentBytes = config.string("offsets.topic.segment.bytes") ?? "104857600"
+    if let codec = config.int("offsets.topic.compression.codec"), codec != 0 {
+      logger.warning(
+        "offsets.topic.compression.codec=\(codec): coordinator records are written uncompressed")
+    }
+    let outcome = controller.perform { image in
+      if image.topics[GroupCoordinatorRuntime.topic] != nil { return .success([]) }
+      let live = image.brokers.values.filter { !$0.fenced }.count
+      return controller.decisions.createTopic(
+        name: GroupCoordinatorRuntime.topic, partitions: partitions,
+        replicationFactor: Int16(max(1, min(wantedReplicas, live))),
+        configs: ["cleanup.policy": "compact", "segment.bytes": segmentBytes], image: image)
+    }
+    if case .failure(let error) = outcome {
+      logger.error("cannot create \(GroupCoordinatorRuntime.topic): \(error.message)")
+    }
+  }
+
+  // MARK: FindCoordinator
+
+  func findCoordinator(_ request: FindCoordinatorRequest, _ context: RequestContext) -> Reply<
+    FindCoordinatorResponse
+  > {
+    let keys = context.apiVersion >= 4 ? request.coordinatorKeys : [request.key]
+    let found = keys.map { coordinator(for: $0, keyType: request.keyType) }
+    if context.apiVersion >= 4 {
+      return .now(FindCoordinatorResponse(coordinators: found))
+    }
+    let c = found.first ?? .init(nodeId: -1, host: "", port: -1)
+    return .now(
+      FindCoordinatorResponse(
+        errorCode: c.errorCode, errorMessage: c.errorMessage, nodeId: c.nodeId, host: c.host,
+        port: c.port))
+  }
+
+  private func coordinator(for key: String, keyType: Int8) -> FindCoordinatorResponse.Coordinator {
+    var result = FindCoordinatorResponse.Coordinator(
+      key: key, nodeId: -1, host: "", port: -1, errorCode: 0, errorMessage: nil)
+    func fail(_ code: ErrorCode, _ message: String) -> FindCoordinatorResponse.Coordinator {
+      result.errorCode = code.rawValue
+      result.errorMessage = message
+      return result
+    }
+    switch keyType {
+    case 0: break
+    case 1:
+      return fail(.coordinatorNotAvailable, "The coordinator is not available.")
+    default:
+      return fail(.invalidRequest, "Invalid coordinator type: \(keyType)")
+    }
+    let image = controller.image
+    let p = groupCoordinator.partition(for: key)
+    guard let topic = image.topics[GroupCoordinatorRuntime.topic],
+      let info = topic.partitions.first(where: { $0.partition == p }),
+      let broker = image.brokers[info.leader], !broker.fenced
+    else { return fail(.coordinatorNotAvailable, "The coordinator is not available.") }
+    result.nodeId = broker.id
+    result.host = broker.host
+    result.port = broker.port
+    return result
+  }
+
+  /// Kafka's client host: `/` and the peer's IP address.
+  private static func clientHost(_ remoteAddress: String) -> String {
+    // NIO describes peers as "[IPv4]host/1.2.3.4:port".
+    guard let slash = remoteAddress.lastIndex(of: "/"),
+      let colon = remoteAddress.lastIndex(of: ":"),
+      slash < colon
+    else { return remoteAddress }
+    return "/" + remoteAddress[remoteAddress.index(after: slash)..<colon]
+  }
+
+  // MARK: Membership
+
+  func joinGroup(_ request: JoinGroupRequest, _ context: RequestContext) -> Reply<JoinGroupResponse>
+  {
+    let version = context.apiVersion
+    let shard: CoordinatorShardRuntime
+    switch groupCoordinator.shard(for: request.groupId) {
+    case .failure(let code):
+      return .now(
+        GroupCoordinatorShard.joinError(code, memberId: request.memberId, version: version))
+    case .success(let s): shard = s
+    }
+    let promise = context.eventLoop.makePromise(of: JoinGroupResponse.self)
+    let clientId = context.clientId ?? ""
+    let host = Self.clientHost(context.remoteAddress)
+    let now = currentTimeMillis()
+    let outcome = shard.execute(join: promise) { s, token in
+      (
+        s.joinGroup(
+          request, version: version, clientId: clientId, clientHost: host, token: token, now: now),
+        ()
+      )
+    }
+    if case .failure(let code) = outcome {
+      promise.succeed(
+        GroupCoordinatorShard.joinError(code, memberId: request.memberId, version: version))
+    }
+    return .later(promise.futureResult.map { Self.fitJoin($0, version: version) })
+  }
+
+  /// Non-nullable in old versions: protocol name "" rather than null.
+  private static func fitJoin(_ response: JoinGroupResponse, version: Int16) -> JoinGroupResponse {
+    var r = response
+    if version < 7 && r.protocolName == nil { r.protocolName = "" }
+    return r
+  }
+
+  func syncGroup(_ request: SyncGroupRequest, _ context: RequestContext) -> Reply<SyncGroupResponse>
+  {
+    let version = context.apiVersion
+    let shard: CoordinatorShardRuntime
+    switch groupCoordinator.shard(for: request.groupId) {
+    case .failure(let code): return .now(SyncGroupResponse(errorCode: code.rawValue))
+    case .success(let s): shard = s
+    }
+    let promise = context.eventLoop.makePromise(of: SyncGroupResponse.self)
+    let now = currentTimeMillis()
+    let outcome = shard.execute(sync: promise) { s, token in
+      (s.syncGroup(request, version: version, token: token, now: now), ())
+    }
+    if case .failure(let code) = outcome {
+      promise.succeed(SyncGroupResponse(errorCode: code.rawValue))
+    }
+    return .later(promise.futureResult)
+  }
+
+  func heartbeat(_ request: HeartbeatRequest, _ context: RequestContext) -> Reply<HeartbeatResponse>
+  {
+    let now = currentTimeMillis()
+    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
+      shard.execute { s, _ in (CoordinatorOutput(), s.heartbeat(request, now: now)) }
+    }
+    switch result {
+    case .success(let response): return .now(response)
+    case .failure(let code): return .now(HeartbeatResponse(errorCode: code.rawValue))
+    }
+  }
+
+  func leaveGroup(_ request: LeaveGroupRequest, _ context: RequestContext) -> Reply<
+    LeaveGroupResponse
+  > {
+    let version = context.apiVersion
+    let now = currentTimeMillis()
+    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
+      shard.execute { s, _ in
+        let r = s.leaveGroup(request, version: version, now: now)
+        return (r.output, r.response)
+      }
+    }
+    switch result {
+    case .success(let response): return .now(response)
+    case .failure(let code): return .now(LeaveGroupResponse(errorCode: code.rawValue))
+    }
+  }
+
+  // MARK: Offsets
+
+  func offsetCommit(_ request: OffsetCommitRequest, _ context: RequestContext) -> Reply<
+    OffsetCommitResponse
+  > {
+    let version = context.apiVersion
+    let now = currentTimeMillis()
+    let image = controller.image
+    let exists = { (topic: String, partition: Int32) -> Bool in
+      guard let t = image.topics[topic] else { return false }
+      return partition >= 0 && Int(partition) < t.partitions.count
+    }
+    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
+      shard.execute { s, _ in
+        let r = s.commitOffsets(request, version: version, now: now, partitionExists: exists)
+        return (r.output, r.response)
+      }
+    }
+    switch result {
+    case .success(let response): return .now(response)
+    case .failure(let code):
+      return .now(
+        OffsetCommitResponse(
+          topics: request.topics.map { t in
+            .init(
+              name: t.name,
+              partitions: t.partitions.map {
+                .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue)
+              })
+          }))
+    }
+  }
+
+  func offsetFetch(_ request: OffsetFetchRequest, _ context: RequestContext) -> Reply<
+    OffsetFetchResponse
+  > {
+    typealias Topics = [(name: String, partitions: [Int32])]?
+    func fetch(_ groupId: String, _ topics: Topics) -> Result<
+      [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])], ErrorCode
+    > {
+      groupCoordinator.shard(for: groupId).flatMap { shard in
+        shard.read { $0.fetchOffsets(groupId: groupId, topics: topics) }
+      }
+    }
+    if context.apiVersion >= 8 {
+      let groups = request.groups.map { g -> OffsetFetchResponse.OffsetFetchResponseGroup in
+        let topics: Topics = g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
+        switch fetch(g.groupId, topics) {
+        case .failure(let code):
+          return .init(groupId: g.groupId, topics: [], errorCode: code.rawValue)
+        case .success(let found):
+          return .init(
+            groupId: g.groupId,
+            topics: found.map { t in
+              .init(
+                name: t.name,
+                partitions: t.partitions.map { p in
+                  .init(
+                    partitionIndex: p.partition, committedOffset: p.value?.offset ?? -1,
+                    committedLeaderEpoch: p.value?.leaderEpoch ?? -1,
+                    metadata: p.value?.metadata ?? "", errorCode: 0)
+                })
+            }, errorCode: 0)
+        }
+      }
+      return .now(OffsetFetchResponse(groups: groups))
+    }
+    let topics: Topics = request.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
+    switch fetch(request.groupId, topics) {
+    case .failure(let code):
+      if context.apiVersion >= 2 {
+        return .now(OffsetFetchResponse(topics: [], errorCode: code.rawValue))
+      }
+      // v1 has no top-level error: each partition carries it.
+      return .now(
+        OffsetFetchResponse(
+          topics: (topics ?? []).map { t in
+            .init(
+              name: t.name,
+              partitions: t.partitions.map {
+                .init(
+                  partitionIndex: $0, committedOffset: -1, metadata: "", errorCode: code.rawValue)
+              })
+          }))
+    case .success(let found):
+      return .now(
+        OffsetFetchResponse(
+          topics: found.map { t in
+            .init(
+              name: t.name,
+              partitions: t.partitions.map { p in
+                .init(
+                  partitionIndex: p.partition, committedOffset: p.value?.offset ?? -1,
+                  committedLeaderEpoch: p.value?.leaderEpoch ?? -1,
+                  metadata: p.value?.metadata ?? "", errorCode: 0)
+              })
+          }, errorCode: 0))
+    }
+  }
+
+  func offsetDelete(_ request: OffsetDeleteRequest, _ context: RequestContext) -> Reply<
+    OffsetDeleteResponse
+  > {
+    let now = currentTimeMillis()
+    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
+      shard.execute { s, _ in
+        let r = s.deleteOffsets(request, now: now)
+        return (r.output, r.response)
+      }
+    }
+    switch result {
+    case .success(let response): return .now(response)
+    case .failure(let code): return .now(OffsetDeleteResponse(errorCode: code.rawValue))
+    }
+  }
+
+  // MARK: Group administration
+
+  func listGroups(_ request: ListGroupsRequest, _ context: RequestContext) -> Reply<
+    ListGroupsResponse
+  > {
+    var groups: [ListGroupsResponse.ListedGroup] = []
+    var error: ErrorCode = .none
+    let states = context.apiVersion >= 4 ? request.statesFilter : []
+    let types = context.apiVersion >= 5 ? request.typesFilter : []
+    for shard in groupCoordinator.activeShards {
+      switch shard.read({ $0.listGroups(statesFilter: states, typesFilter: types) }) {
+      case .success(let listed): groups += listed
+      case .failure(let code): error = code
+      }
+    }
+    groups.sort { $0.groupId < $1.groupId }
+    return .now(ListGroupsResponse(errorCode: error.rawValue, groups: groups))
+  }
+
+  func describeGroups(_ request: DescribeGroupsRequest, _ context: RequestContext) -> Reply<
+    DescribeGroupsResponse
+  > {
+    let include = request.includeAuthorizedOperations
+    let groups = request.groups.map { groupId -> DescribeGroupsResponse.DescribedGroup in
+      let result = groupCoordinator.shard(for: groupId).flatMap { shard in
+        shard.read { $0.describeGroup(groupId, includeAuthorizedOperations: include) }
+      }
+      switch result {
+      case .success(let described): return described
+      case .failure(let code): return .init(errorCode: code.rawValue, groupId: groupId)
+      }
+    }
+    return .now(DescribeGroupsResponse(groups: groups))
+  }
+
+  func deleteGroups(_ request: DeleteGroupsRequest, _ context: RequestContext) -> Reply<
+    DeleteGroupsResponse
+  > {
+    let results = request.groupsNames.flatMap {
+      groupId -> [DeleteGroupsResponse.DeletableGroupResult] in
+      let result = groupCoordinator.shard(for: groupId).flatMap { shard in
+        shard.execute { s, _ in
+          let r = s.deleteGroups([groupId])
+          return (r.output, r.response)
+        }
+      }
+      switch result {
+      case .success(let r): return r
+      case .failure(let code): return [.init(groupId: groupId, errorCode: code.rawValue)]
+      }
+    }
+    return .now(DeleteGroupsResponse(results: results))
+  }
+}
