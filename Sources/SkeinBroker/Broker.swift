@@ -116,7 +116,6 @@ public final class Broker: Sendable {
       replicaManager.apply(image)
       groupCoordinator.apply(image)
     }
-    handlers.createOffsetsTopicIfAbsent()
     groupCoordinator.startTicking(on: group.next())
 
     let ticker = group.next().scheduleRepeatedTask(

@@ -26,6 +26,12 @@ import Testing
     return result
   }
 
+  /// Looks for a coordinator as clients do first: this creates `__consumer_offsets`.
+  func findCoordinator(_ conn: TestConnection) throws {
+    let found = try conn.roundTrip(FindCoordinatorRequest(key: "any", keyType: 0), version: 3)
+    #expect(found.errorCode == 0)
+  }
+
   /// Joins (twice from v4: KIP-394) and syncs as the only member; returns (member id, generation).
   func joinAndSync(_ conn: TestConnection, group: String, version: Int16) throws -> (String, Int32)
   {
@@ -84,6 +90,7 @@ import Testing
   @Test func membershipAndOffsetsAtEveryVersion() async throws {
     let broker = try await TestBroker.start(settings: Self.fast)
     let conn = try broker.connect()
+    try findCoordinator(conn)
     _ = try conn.roundTrip(
       CreateTopicsRequest(topics: [.init(name: "t", numPartitions: 2, replicationFactor: 1)]),
       version: 7)
@@ -158,6 +165,7 @@ import Testing
   @Test func committedOffsetsAndGroupsSurviveARestart() async throws {
     let broker = try await TestBroker.start(settings: Self.fast)
     let conn = try broker.connect()
+    try findCoordinator(conn)
     _ = try conn.roundTrip(
       CreateTopicsRequest(topics: [.init(name: "t", numPartitions: 1, replicationFactor: 1)]),
       version: 7)

@@ -107,6 +107,9 @@ def test_kafka_python_admin_groups_and_offsets(broker_factory):
 def test_consumer_offsets_is_internal_and_not_deletable(broker_factory):
     broker = group_broker(broker_factory)
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    # Created, as in Kafka, when the first group looks for its coordinator.
+    assert "__consumer_offsets" not in a.list_topics(timeout=10).topics
+    a.describe_consumer_groups(["any-group"])["any-group"].result(timeout=15)
     md = a.list_topics(timeout=10)
     t = md.topics["__consumer_offsets"]
     assert len(t.partitions) == 50

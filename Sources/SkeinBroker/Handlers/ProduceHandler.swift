@@ -46,6 +46,9 @@ extension BrokerHandlers {
     {
       .init(errorCode: code.rawValue, baseOffset: -1, errorMessage: message)
     }
+    if tp.topic == GroupCoordinatorRuntime.topic {
+      return failure(.invalidTopicException, "Cannot append to internal topic \(tp.topic)")
+    }
     guard let partition = replicaManager.partition(tp) else {
       return failure(.unknownTopicOrPartition)
     }
