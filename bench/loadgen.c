@@ -55,6 +55,7 @@ static const char *opt_acks = "1";
 static int opt_partitions = 1;
 static int opt_members = 1;
 static int opt_idempotence = 0;
+static const char *opt_partition_fetch_bytes = NULL;
 static double opt_rate = 10000;
 static double opt_duration = 10;
 static long long opt_start_ns = 0;
@@ -420,6 +421,7 @@ static rd_kafka_t *new_consumer(const char *fetch_wait_ms) {
   set(conf, "fetch.wait.max.ms", fetch_wait_ms);
   set(conf, "fetch.min.bytes", "1");
   set(conf, "check.crcs", "false");
+  if (opt_partition_fetch_bytes) set(conf, "max.partition.fetch.bytes", opt_partition_fetch_bytes);
   return new_client(RD_KAFKA_CONSUMER, conf);
 }
 
@@ -687,6 +689,7 @@ int main(int argc, char **argv) {
     else if (ARG("--deadline-s")) opt_deadline_s = atof(argv[++i]);
     else if (ARG("--fetch-wait-ms")) opt_fetch_wait = argv[++i];
     else if (ARG("--members")) opt_members = atoi(argv[++i]);
+    else if (ARG("--max-partition-fetch-bytes")) opt_partition_fetch_bytes = argv[++i];
     else if (strcmp(a, "--idempotence") == 0) opt_idempotence = 1;
     else if (strcmp(a, "--verbose") == 0) opt_verbose = 1;
     else usage();

@@ -51,7 +51,7 @@ public final class Broker: Sendable {
       producerIdExpiration: .init(
         expirationMs: Int64(config.int("producer.id.expiration.ms") ?? 86_400_000),
         checkIntervalMs: Int64(config.int("producer.id.expiration.check.interval.ms") ?? 600_000)),
-      nowMs: currentTimeMillis(), logger: logger)
+      nowMs: currentTimeMillis(), cleanerConfig: config.logCleanerConfig, logger: logger)
     let replicaManager = ReplicaManager(
       nodeId: config.nodeId, logManager: logManager, staticDefaults: staticDefaults, logger: logger)
     let decisions = ControllerDecisions(validateConfigs: { replicaManager.validate($0) })
@@ -116,7 +116,6 @@ public final class Broker: Sendable {
       replicaManager.apply(image)
       groupCoordinator.apply(image)
     }
-    handlers.createOffsetsTopicIfAbsent()
     groupCoordinator.startTicking(on: group.next())
 
     let ticker = group.next().scheduleRepeatedTask(

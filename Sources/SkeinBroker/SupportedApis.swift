@@ -22,8 +22,6 @@ public enum SupportedApis {
     .describeLogDirs: 0...4,
     .incrementalAlterConfigs: 0...1,
     .describeCluster: 0...1,
-    .initProducerId: 0...5,
-    .describeProducers: 0...0,
     // Groups (classic protocol) as Kafka 4 serves them: KIP-896 removed OffsetCommit v0-1,
     // OffsetFetch v0 and DeleteGroups v0; FindCoordinator v0 stayed (KAFKA-18270) and
     // JoinGroup v0-1 came back in 4.0.1 (KAFKA-19444), both needed by librdkafka before 2.11.
@@ -38,6 +36,8 @@ public enum SupportedApis {
     .listGroups: 0...5,
     .describeGroups: 0...5,
     .deleteGroups: 1...2,
+    .initProducerId: 0...5,
+    .describeProducers: 0...0,
   ]
 
   /// The ApiVersions entries, ordered by key.

@@ -2,7 +2,8 @@ import Foundation
 
 /// Turns Kafka's JSON message specs into Swift sources.
 public struct Generator {
-  /// Spec folders (message/, metadata/, coordinator/) and the folder each one's output goes to.
+  /// Spec folders (message/, metadata/, coordinator/, consumer-group/) and the folder each
+  /// one's output goes to.
   public var inputs: [(specs: URL, output: String)]
 
   public init(specRoot: URL) {
@@ -10,6 +11,7 @@ public struct Generator {
       (specRoot.appendingPathComponent("message"), "Messages"),
       (specRoot.appendingPathComponent("metadata"), "Metadata"),
       (specRoot.appendingPathComponent("coordinator"), "Coordinator"),
+      (specRoot.appendingPathComponent("consumer-group"), "ConsumerGroup"),
     ]
   }
 

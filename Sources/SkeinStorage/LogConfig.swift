@@ -104,6 +104,15 @@ public struct LogConfig: Sendable, Equatable {
   public var compressionType: TopicCompressionType = .producer
   /// `unclean.leader.election.enable`.
   public var uncleanLeaderElectionEnable = false
+  /// `delete.retention.ms`: how long the cleaner keeps a tombstone after first cleaning it.
+  public var deleteRetentionMs: Int64 = 86_400_000
+  /// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+  public var minCompactionLagMs: Int64 = 0
+  /// `max.compaction.lag.ms`: a log with dirty records older than this is cleaned whatever
+  /// its dirty ratio.
+  public var maxCompactionLagMs: Int64 = .max
+  /// `min.cleanable.dirty.ratio`: the dirty share of a log above which the cleaner takes it.
+  public var minCleanableDirtyRatio = 0.5
   /// The topic configs this value was built from (only valid names), as given.
   public var overrides: [String: String] = [:]
 
@@ -167,6 +176,14 @@ public struct LogConfig: Sendable, Equatable {
           reason: "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")
       }
       compressionType = type
+    case "delete.retention.ms": deleteRetentionMs = try Self.long(key, value, atLeast: 0)
+    case "min.compaction.lag.ms": minCompactionLagMs = try Self.long(key, value, atLeast: 0)
+    case "max.compaction.lag.ms": maxCompactionLagMs = try Self.long(key, value, atLeast: 1)
+    case "min.cleanable.dirty.ratio":
+      guard let ratio = Double(value), ratio >= 0, ratio <= 1 else {
+        throw LogConfigError(key: key, value: raw, reason: "Value must be between 0 and 1")
+      }
+      minCleanableDirtyRatio = ratio
     case "unclean.leader.election.enable":
       switch value.lowercased() {
       case "true": uncleanLeaderElectionEnable = true
@@ -185,21 +202,21 @@ public struct LogConfig: Sendable, Equatable {
 
   /// Names this type interprets.
   public static let interpretedNames: [String] = [
-    "cleanup.policy", "compression.type", "file.delete.delay.ms", "flush.messages", "flush.ms",
-    "index.interval.bytes", "max.message.bytes", "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms", "message.timestamp.type", "min.insync.replicas",
-    "retention.bytes", "retention.ms", "segment.bytes", "segment.index.bytes",
-    "segment.jitter.ms", "segment.ms", "unclean.leader.election.enable",
+    "cleanup.policy", "compression.type", "delete.retention.ms", "file.delete.delay.ms",
+    "flush.messages", "flush.ms", "index.interval.bytes", "max.compaction.lag.ms",
+    "max.message.bytes", "message.timestamp.after.max.ms", "message.timestamp.before.max.ms",
+    "message.timestamp.type", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
+    "min.insync.replicas", "retention.bytes", "retention.ms", "segment.bytes",
+    "segment.index.bytes", "segment.jitter.ms", "segment.ms", "unclean.leader.election.enable",
   ]
 
   /// Other Kafka topic config names: accepted and kept in `overrides`, not interpreted.
   public static let acceptedNames: Set<String> = [
     "compression.gzip.level", "compression.lz4.level", "compression.zstd.level",
-    "delete.retention.ms", "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
-    "max.compaction.lag.ms", "message.downconversion.enable", "message.format.version",
-    "message.timestamp.difference.max.ms", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
-    "preallocate", "remote.storage.enable", "remote.log.copy.disable",
+    "follower.replication.throttled.replicas", "leader.replication.throttled.replicas",
+    "local.retention.bytes", "local.retention.ms", "message.downconversion.enable",
+    "message.format.version", "message.timestamp.difference.max.ms", "preallocate",
+    "remote.storage.enable", "remote.log.copy.disable",
     "remote.log.delete.on.disable",
   ]
 
@@ -209,15 +226,11 @@ public struct LogConfig: Sendable, Equatable {
     "compression.gzip.level": "-1",
     "compression.lz4.level": "9",
     "compression.zstd.level": "3",
-    "delete.retention.ms": "86400000",
     "follower.replication.throttled.replicas": "",
     "leader.replication.throttled.replicas": "",
     "local.retention.bytes": "-2",
     "local.retention.ms": "-2",
-    "max.compaction.lag.ms": "9223372036854775807",
     "message.downconversion.enable": "true",
-    "min.cleanable.dirty.ratio": "0.5",
-    "min.compaction.lag.ms": "0",
     "preallocate": "false",
     "remote.storage.enable": "false",
   ]
@@ -245,6 +258,10 @@ public struct LogConfig: Sendable, Equatable {
     case "min.insync.replicas": String(minInsyncReplicas)
     case "compression.type": compressionType.rawValue
     case "unclean.leader.election.enable": String(uncleanLeaderElectionEnable)
+    case "delete.retention.ms": String(deleteRetentionMs)
+    case "min.compaction.lag.ms": String(minCompactionLagMs)
+    case "max.compaction.lag.ms": String(maxCompactionLagMs)
+    case "min.cleanable.dirty.ratio": String(minCleanableDirtyRatio)
     default: overrides[name] ?? Self.uninterpretedDefaults[name]
     }
   }

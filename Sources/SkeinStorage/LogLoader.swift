@@ -48,6 +48,7 @@ struct LogLoader {
 
   func load() throws(StorageError) -> Loaded {
     try FileSystem.createDirectory(dir)
+    try LogSegmentSwap.completeInterruptedSwaps(in: dir, logger: logger)
     var info = LogLoadInfo(hadCleanShutdown: hadCleanShutdown)
 
     var bases: [Int64] = []

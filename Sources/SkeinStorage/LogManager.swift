@@ -17,7 +17,8 @@ public struct LogDescription: Sendable, Hashable {
 public final class LogManager: @unchecked Sendable {
   // @unchecked Sendable: the mutable fields (`logs`, `lastCheckpointMs`, `isShutDown`) are only
   // touched under `lock`; checkpoint writes are serialised by `checkpointLock`; the logs are
-  // thread-safe themselves.
+  // thread-safe themselves. `cleaner` is written once, at the end of `init`, before the object
+  // is shared.
 
   public static let cleanShutdownFileName = ".kafka_cleanshutdown"
 
@@ -38,6 +39,8 @@ public final class LogManager: @unchecked Sendable {
   private var lastCheckpointMs: Int64
   private var lastProducerExpiryMs: Int64
   private var isShutDown = false
+  /// The cleaner compacting this data dir's compacted logs, when one was configured.
+  public private(set) var cleaner: LogCleaner?
 
   /// When a producer's state is forgotten: after `expirationMs` without a batch (Kafka's
   /// `producer.id.expiration.ms`, 1 day), checked every `checkIntervalMs` (10 minutes).
@@ -56,11 +59,12 @@ public final class LogManager: @unchecked Sendable {
   ///   - topicConfigs: configs of known topics; others open with `defaultConfig` until
   ///     `updateConfig` is called.
   ///   - checkpointIntervalMs: how often `tick` writes the checkpoint files.
+  ///   - cleanerConfig: starts a `LogCleaner` on the logs (none when nil).
   public init(
     dataDir: String, defaultConfig: LogConfig = LogConfig(),
     topicConfigs: [String: LogConfig] = [:], checkpointIntervalMs: Int64 = 60_000,
     producerIdExpiration: ProducerIdExpiration = .init(), nowMs: Int64,
-    logger: Logger = Logger(label: "skein.storage")
+    cleanerConfig: LogCleanerConfig? = nil, logger: Logger = Logger(label: "skein.storage")
   ) throws(StorageError) {
     self.dataDir = dataDir
     self.defaultConfig = defaultConfig
@@ -118,6 +122,13 @@ public final class LogManager: @unchecked Sendable {
     logger.info(
       "loaded \(opened.count) log(s) from \(dataDir)\(clean || opened.isEmpty ? "" : " after an unclean shutdown")"
     )
+    if let cleanerConfig {
+      let cleaner = LogCleaner(
+        dataDir: dataDir, config: cleanerConfig, logs: { [weak self] in self?.allLogs ?? [] },
+        logger: logger)
+      self.cleaner = cleaner
+      cleaner.startup()
+    }
   }
 
   /// Parses `<topic>-<partition>`; topic names may contain '-', the partition follows the last.
@@ -187,6 +198,7 @@ public final class LogManager: @unchecked Sendable {
   public func deleteLog(_ partition: TopicPartition) throws(StorageError) {
     guard let log = lock.withLock({ logs.removeValue(forKey: partition) }) else { return }
     try? log.close(flush: false)
+    cleaner?.forget(partition)
     let id = KafkaUuid.random()
     let suffix = String(id.high, radix: 16) + String(id.low, radix: 16)
     let doomed = FileSystem.join(dataDir, "\(partition).\(suffix)-delete")
@@ -274,6 +286,7 @@ public final class LogManager: @unchecked Sendable {
   /// Flushes and closes every log, writes the checkpoints, then the clean-shutdown marker so
   /// the next start trusts the files. The marker is not written if anything failed.
   public func shutdown(nowMs: Int64 = 0) throws(StorageError) {
+    cleaner?.shutdown()
     let snapshot = lock.withLock { () -> [PartitionLog] in
       guard !isShutDown else { return [] }
       isShutDown = true

@@ -381,9 +381,11 @@ public final class PartitionLog: @unchecked Sendable {
           logStartOffset: logStart, logEndOffset: logEnd)
       }
       // Nothing at or after `offset` in this segment: the next one starts after it.
-      let base = current.segment.baseOffset
+      let seen = current
       guard
-        let next = stateLock.withLock({ segmentIndex(after: base).map { view($0, for: offset) } })
+        let next = stateLock.withLock({
+          segmentIndex(following: seen).map { view($0, for: offset) }
+        })
       else { return empty }
       current = next
     }
@@ -691,6 +693,115 @@ public final class PartitionLog: @unchecked Sendable {
   @discardableResult
   public func removeExpiredProducers(nowMs: Int64, expirationMs: Int64) -> Int {
     producerState.removeExpired(nowMs: nowMs, expirationMs: expirationMs)
+  }
+
+  // MARK: - Compaction (LogCleaner)
+
+  /// Under stateLock: what the cleaner needs to pick and clean a log. Nil once closed.
+  func cleanerView() -> CleanerView? {
+    stateLock.withLock {
+      guard !closed, let active = segments.last else { return nil }
+      let inactive = segments.dropLast()
+      return CleanerView(
+        segments: inactive.indices.map {
+          CleanerView.Segment(
+            segment: segments[$0], size: segments[$0].size,
+            upperBound: segments[$0 + 1].baseOffset,
+            largestTimestamp: segments[$0].largestTimestamp())
+        }, activeBaseOffset: active.baseOffset, logStartOffset: startOffset,
+        highWatermark: highWatermarkOffset, config: currentConfig)
+    }
+  }
+
+  /// Under stateLock: where a read goes after finding nothing in `seen`: the next segment, or,
+  /// when the cleaner has meanwhile merged `seen` with its successors, the merged segment that
+  /// now covers `seen`'s upper bound (its base is `seen`'s, so "the segment after `seen`'s
+  /// base" would skip the merged successors' records).
+  private func segmentIndex(following seen: SegmentView) -> Int? {
+    if let index = floorSegmentIndex(seen.upperBound), segments[index] !== seen.segment,
+      segments[index].baseOffset < seen.upperBound
+    {
+      return index
+    }
+    return segmentIndex(after: seen.segment.baseOffset)
+  }
+
+  /// Replaces `old` (consecutive inactive segments, as `cleanerView` gave them) by the cleaned
+  /// segment in `cleanedPath` (`<first base offset>.log.cleaned`, fsynced, with its indexes
+  /// beside it as `.index.cleaned` and `.timeindex.cleaned`), under the append and state
+  /// locks, in Kafka's crash-safe order: `.cleaned` → `.swap`, old files → `.deleted`,
+  /// `.swap` → `.log` (and the indexes to their names), then the `.deleted` files go. Readers
+  /// holding an old segment keep reading it through its open descriptors. Returns false,
+  /// removing the cleaned files, when the log changed meanwhile (retention, truncation,
+  /// close). `crashAfter` stops midway, leaving the files as a kill would (tests).
+  func replaceSegments(
+    _ old: [LogSegment], withCleaned cleanedPath: String, crashAfter: SegmentSwapStep? = nil
+  ) throws(StorageError) -> Bool {
+    if crashAfter == .cleanedWritten { return false }
+    return try appendLock.withLock { () throws(StorageError) -> Bool in
+      let start = stateLock.withLock { () -> Int? in
+        guard !closed, let first = old.first,
+          let index = segments.firstIndex(where: { $0 === first }),
+          index + old.count < segments.count
+        else { return nil }
+        for (offset, segment) in old.enumerated() where segments[index + offset] !== segment {
+          return nil
+        }
+        return index
+      }
+      guard let start, let first = old.first else {
+        if let base = old.first?.baseOffset {
+          CleanedSegmentWriter.remove(dir: dir, baseOffset: base)
+        }
+        try? FileSystem.removeFile(cleanedPath)
+        return false
+      }
+      let base = first.baseOffset
+      let stem = FileSystem.join(dir, LogSegment.fileStem(base))
+      let swapPath = stem + LogSegment.logSuffix + LogSegmentSwap.swapSuffix
+      try FileSystem.rename(cleanedPath, to: swapPath)
+      try FileSystem.syncDirectory(dir)
+      if crashAfter == .renamedToSwap { return false }
+      var doomed: [String] = []
+      for segment in old {
+        let oldStem = FileSystem.join(dir, LogSegment.fileStem(segment.baseOffset))
+        for suffix in [LogSegment.logSuffix, LogSegment.indexSuffix, LogSegment.timeIndexSuffix] {
+          let path = oldStem + suffix
+          guard FileSystem.exists(path) else { continue }
+          try FileSystem.rename(path, to: path + LogSegmentSwap.deletedSuffix)
+          doomed.append(path + LogSegmentSwap.deletedSuffix)
+        }
+      }
+      if crashAfter == .renamedOldToDeleted { return false }
+      try FileSystem.rename(swapPath, to: stem + LogSegment.logSuffix)
+      if crashAfter == .swappedIn {
+        try FileSystem.syncDirectory(dir)
+        return false
+      }
+      let indexes = CleanedSegmentWriter.paths(dir: dir, baseOffset: base)
+      for (from, to) in [
+        (indexes.index, stem + LogSegment.indexSuffix),
+        (indexes.time, stem + LogSegment.timeIndexSuffix),
+      ] where FileSystem.exists(from) {
+        try FileSystem.rename(from, to: to)
+      }
+      try FileSystem.syncDirectory(dir)
+      // The indexes were built while writing: only their tail is scanned, unless they are
+      // missing or do not fit the log, when the segment is rescanned.
+      let opened = try LogSegment.open(dir: dir, baseOffset: base, config: currentConfig)
+      let cleaned = opened.segment
+      var trusted = opened.indexesValid
+      if trusted {
+        do { try cleaned.loadTail() } catch { trusted = false }
+      }
+      if !trusted { _ = try cleaned.recover(indexIntervalBytes: currentConfig.indexIntervalBytes) }
+      stateLock.withLock {
+        segments.replaceSubrange(start..<(start + old.count), with: [cleaned])
+        directoryDirty = true
+      }
+      for path in doomed { try? FileSystem.removeFile(path) }
+      return true
+    }
   }
 
   // MARK: - Flush and close

@@ -2,7 +2,8 @@ import Foundation
 import SkeinCodegen
 
 // Usage: skein-codegen [SPEC_ROOT] [OUTPUT_DIR]
-// SPEC_ROOT holds Kafka's message/, metadata/ and coordinator/ folders (default ../shared/kafka-protocol);
+// SPEC_ROOT holds Kafka's message/, metadata/, coordinator/ and consumer-group/ folders
+// (default ../shared/kafka-protocol);
 // OUTPUT_DIR defaults to Sources/KafkaProtocol/Generated.
 let args = CommandLine.arguments.dropFirst()
 let specRoot = URL(fileURLWithPath: args.first ?? "../shared/kafka-protocol")

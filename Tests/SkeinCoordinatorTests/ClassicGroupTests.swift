@@ -369,6 +369,27 @@ func joinSingle(_ h: inout Harness, _ group: String = "g") -> (String, Int32) {
     for t in [ta, tb, tc] { #expect(h.joins[t]?.protocolName == "range") }
   }
 
+  @Test func cooperativeRejoinWithNewMetadataRebalancesAndRelaysIt() throws {
+    var h = Harness()
+    let a = try #require(h.joins[h.join("g", protocols: ["cooperative-sticky"])]).memberId
+    let ta = h.join("g", member: a, protocols: ["cooperative-sticky"])
+    h.advance(3000)
+    let gen = try #require(h.joins[ta]).generationId
+    _ = h.sync("g", member: a, generation: gen, assignments: [a: "all"])
+    // b joins: a hears REBALANCE_IN_PROGRESS, rejoins keeping (announcing) its partitions.
+    let b = try #require(h.joins[h.join("g", protocols: ["cooperative-sticky"])]).memberId
+    let tb = h.join("g", member: b, protocols: ["cooperative-sticky"])
+    #expect(h.heartbeat("g", member: a, generation: gen) == .rebalanceInProgress)
+    // Offsets of the current generation are still accepted while it rebalances.
+    #expect(h.commit("g", generation: gen, member: a, offsets: [0: 4]) == [0: .none])
+    let ta2 = h.join("g", member: a, topics: ["t", "owned"], protocols: ["cooperative-sticky"])
+    let ja = try #require(h.joins[ta2])
+    #expect(h.joins[tb]?.generationId == gen + 1)
+    #expect(ja.generationId == gen + 1)
+    let relayed = try #require(ja.members.first { $0.memberId == a })
+    #expect(relayed.metadata == subscription(["t", "owned"]))
+  }
+
   @Test func groupMaxSize() throws {
     var h = Harness { $0.maxSize = 1 }
     _ = joinSingle(&h)

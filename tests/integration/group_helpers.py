@@ -128,8 +128,9 @@ class MemberProcess:
 
     def __init__(self, client, bootstrap, group, topic, **conf):
         args = [sys.executable, MEMBER_SCRIPT, client, bootstrap, group, topic, json.dumps(conf)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # stderr is inherited (pytest captures it) so a chatty client never blocks on a pipe.
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.assigned = set()
         self.records = []
         self._lock = threading.Lock()

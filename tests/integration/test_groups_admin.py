@@ -107,9 +107,40 @@ def test_kafka_python_admin_groups_and_offsets(broker_factory):
 def test_consumer_offsets_is_internal_and_not_deletable(broker_factory):
     broker = group_broker(broker_factory)
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    # Created, as in Kafka, when the first group looks for its coordinator.
+    assert "__consumer_offsets" not in a.list_topics(timeout=10).topics
+    a.describe_consumer_groups(["any-group"])["any-group"].result(timeout=15)
     md = a.list_topics(timeout=10)
     t = md.topics["__consumer_offsets"]
     assert len(t.partitions) == 50
     with pytest.raises(KafkaException):
         a.delete_topics(["__consumer_offsets"])["__consumer_offsets"].result(timeout=15)
     assert "__consumer_offsets" in a.list_topics(timeout=10).topics
+
+
+def test_offsets_of_a_deleted_topic_are_removed(broker_factory):
+    broker = group_broker(broker_factory)
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    gone, kept, group = unique("gone"), unique("kept"), unique("g")
+    create_topic(broker.bootstrap, gone, partitions=2)
+    create_topic(broker.bootstrap, kept, partitions=1)
+    seed_offsets(broker.bootstrap, group, gone, 2, offset=4)
+    seed_offsets(broker.bootstrap, group, kept, 1, offset=9)
+    a.delete_topics([gone])[gone].result(timeout=15)
+
+    def committed():
+        r = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+        return sorted((tp.topic, tp.partition, tp.offset) for tp in r.result(timeout=15).topic_partitions)
+
+    assert committed() == [(kept, 0, 9)]
+    # And after a restart (the tombstones are in __consumer_offsets).
+    broker.restart()
+    import time
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            assert committed() == [(kept, 0, 9)]
+            break
+        except KafkaException:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)

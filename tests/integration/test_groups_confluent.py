@@ -50,19 +50,21 @@ def test_members_split_partitions_and_consume_each_record_once(broker_factory, s
             m.stop()
 
 
-def test_member_joining_and_leaving_rebalances(broker_factory):
+@pytest.mark.parametrize("strategy", [None, "cooperative-sticky"])
+def test_member_joining_and_leaving_rebalances(broker_factory, strategy):
     broker = group_broker(broker_factory)
     topic, group = unique("gjoin"), unique("g")
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     seed_offsets(broker.bootstrap, group, topic, PARTITIONS)
-    a = ConfluentMember(broker.bootstrap, group, [topic])
+    conf = {} if strategy is None else {"partition.assignment.strategy": strategy}
+    a = ConfluentMember(broker.bootstrap, group, [topic], **conf)
     a.start()
     b = None
     try:
         wait_for_balanced([a], topic, PARTITIONS, what="a owns all")
         produce(broker.bootstrap, topic, 30)
         wait_until(lambda: len(consumed([a])) >= 30, what="a consumed 30")
-        b = ConfluentMember(broker.bootstrap, group, [topic])
+        b = ConfluentMember(broker.bootstrap, group, [topic], **conf)
         b.start()
         wait_for_balanced([a, b], topic, PARTITIONS, what="a and b share")
         produce(broker.bootstrap, topic, 30, start=30)

@@ -8,7 +8,8 @@ import time
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer
 
-from group_helpers import group_broker, partitions_of, seed_offsets, wait_until
+from group_helpers import (MemberProcess, group_broker, partitions_of, seed_offsets,
+                           wait_for_balanced, wait_until)
 from helpers import create_topic, produce_sync, unique
 
 PARTITIONS = 6
@@ -120,3 +121,19 @@ def test_aiokafka_members_share_partitions_and_consume_once(broker_factory):
                 await c.stop()
 
     asyncio.run(scenario())
+
+
+def test_kafka_python_member_killed_is_evicted_and_its_partitions_move(broker_factory):
+    broker = group_broker(broker_factory)
+    topic, group = unique("kpkill"), unique("g")
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    session = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    victim = MemberProcess("kafka-python", broker.bootstrap, group, topic, **session)
+    survivor = MemberProcess("kafka-python", broker.bootstrap, group, topic, **session)
+    try:
+        wait_for_balanced([victim, survivor], topic, PARTITIONS, timeout=60, what="two members")
+        victim.kill9()
+        wait_for_balanced([survivor], topic, PARTITIONS, timeout=30, what="survivor owns all")
+    finally:
+        victim.terminate()
+        survivor.terminate()

@@ -84,4 +84,14 @@ public struct RecordBatchBuilder: Sendable {
     buffer.setInteger(crc, at: RecordBatchHeader.Field.crc)
     return buffer
   }
+
+  /// The finished batch with its records compressed by `codec` (Kafka's producers compress
+  /// the records section, the header stays plain). Empty when no record was appended.
+  public consuming func build(compression codec: CompressionType) throws(RecordBatchError)
+    -> ByteBuffer
+  {
+    let batch = build()
+    guard batch.readableBytes > 0 else { return batch }
+    return try RecordBatchRewriter.compressed(batch, codec: codec)
+  }
 }

@@ -183,7 +183,7 @@ final class CoordinatorShardRuntime: Sendable {
     }
     var batch = builder.build()
     let epoch = partition.leaderEpoch
-    try partition.log.appendAsLeader(nowMs: now) { logEndOffset in
+    try partition.log.appendAsLeader(origin: .coordinator, nowMs: now) { logEndOffset in
       _ = try RecordBatchValidator.assignOffsets(
         in: &batch, firstOffset: logEndOffset, partitionLeaderEpoch: epoch)
       return batch

@@ -11,8 +11,8 @@ final class BrokerHandlers: Sendable {
   let nodeId: Int32
   let controller: ControllerRuntime
   let replicaManager: ReplicaManager
-  let producerIds: ProducerIdManager
   let groupCoordinator: GroupCoordinatorRuntime
+  let producerIds: ProducerIdManager
   let logger: Logger
 
   init(
@@ -24,9 +24,9 @@ final class BrokerHandlers: Sendable {
     self.nodeId = config.nodeId
     self.controller = controller
     self.replicaManager = replicaManager
-    self.producerIds = ProducerIdManager(nodeId: config.nodeId, controller: controller)
     self.groupCoordinator = GroupCoordinatorRuntime(
       nodeId: config.nodeId, config: config, replicaManager: replicaManager, logger: logger)
+    self.producerIds = ProducerIdManager(nodeId: config.nodeId, controller: controller)
     self.logger = logger
   }
 

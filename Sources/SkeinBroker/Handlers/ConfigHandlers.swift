@@ -37,7 +37,12 @@ extension BrokerHandlers {
       "log.index.interval.bytes", "log.index.size.max.bytes", "num.network.threads",
       "num.io.threads", "log.roll.hours", "log.retention.hours":
       3  // INT
-    case "min.cleanable.dirty.ratio": 6  // DOUBLE
+    case "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio",
+      "log.cleaner.io.max.bytes.per.second":
+      6  // DOUBLE
+    case "log.cleaner.enable": 1  // BOOLEAN
+    case "log.cleaner.threads": 3  // INT
+    case "log.cleaner.dedupe.buffer.size": 5  // LONG
     case _ where name.hasSuffix(".ms") || name.hasSuffix(".bytes") || name.hasSuffix(".messages"):
       5  // LONG
     default: 2  // STRING

@@ -61,7 +61,12 @@ extension BrokerHandlers {
     default:
       return fail(.invalidRequest, "Invalid coordinator type: \(keyType)")
     }
-    let image = controller.image
+    var image = controller.image
+    if image.topics[GroupCoordinatorRuntime.topic] == nil {
+      // As Kafka: the offsets topic is created when the first group looks for its coordinator.
+      createOffsetsTopicIfAbsent()
+      image = controller.image
+    }
     let p = groupCoordinator.partition(for: key)
     guard let topic = image.topics[GroupCoordinatorRuntime.topic],
       let info = topic.partitions.first(where: { $0.partition == p }),

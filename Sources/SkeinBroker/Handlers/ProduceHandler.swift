@@ -46,6 +46,9 @@ extension BrokerHandlers {
     {
       .init(errorCode: code.rawValue, baseOffset: -1, errorMessage: message)
     }
+    if tp.topic == GroupCoordinatorRuntime.topic {
+      return failure(.invalidTopicException, "Cannot append to internal topic \(tp.topic)")
+    }
     guard let partition = replicaManager.partition(tp) else {
       return failure(.unknownTopicOrPartition)
     }
@@ -73,6 +76,17 @@ extension BrokerHandlers {
       // the producer's transaction; there is none yet, so no transaction is ever ongoing.
       return failure(
         .invalidTxnState, "The producer \(summary.producerId) has no ongoing transaction on \(tp)")
+    }
+    if config.cleanupPolicy.contains(.compact) {
+      do {
+        if try !RecordBatchValidator.allRecordsHaveKeys(records) {
+          return failure(
+            .invalidRecord,
+            "Compacted topic cannot accept message without key in topic partition \(tp).")
+        }
+      } catch {
+        return failure(error.errorCode, "\(error)")
+      }
     }
     if acks == -1 && config.minInsyncReplicas > 1 {
       return failure(

@@ -70,9 +70,6 @@ final class RequestDispatcher: Sendable {
       return run(DescribeClusterRequest.self, &body, context, h.describeCluster)
     case .describeLogDirs:
       return run(DescribeLogDirsRequest.self, &body, context, h.describeLogDirs)
-    case .initProducerId: return run(InitProducerIdRequest.self, &body, context, h.initProducerId)
-    case .describeProducers:
-      return run(DescribeProducersRequest.self, &body, context, h.describeProducers)
     case .findCoordinator:
       return run(FindCoordinatorRequest.self, &body, context, h.findCoordinator)
     case .joinGroup: return run(JoinGroupRequest.self, &body, context, h.joinGroup)
@@ -85,6 +82,9 @@ final class RequestDispatcher: Sendable {
     case .listGroups: return run(ListGroupsRequest.self, &body, context, h.listGroups)
     case .describeGroups: return run(DescribeGroupsRequest.self, &body, context, h.describeGroups)
     case .deleteGroups: return run(DeleteGroupsRequest.self, &body, context, h.deleteGroups)
+    case .initProducerId: return run(InitProducerIdRequest.self, &body, context, h.initProducerId)
+    case .describeProducers:
+      return run(DescribeProducersRequest.self, &body, context, h.describeProducers)
     default:
       return .close("\(apiKey.name) is advertised but has no handler")
     }
