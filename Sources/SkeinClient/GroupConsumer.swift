@@ -57,6 +57,8 @@ public actor GroupConsumer {
   private var consumed: [TopicPartition: OffsetAndMetadata] = [:]
   private var committed: [TopicPartition: OffsetAndMetadata] = [:]
   private var lastPoll = ContinuousClock.now
+  /// A poll is running (joining, fetching): the max.poll.interval.ms check waits for it.
+  private var polling = false
   private var nextAutoCommit = ContinuousClock.now
   private var heartbeatTask: Task<Void, Never>?
   private var fatal: KafkaClientError?
@@ -101,6 +103,11 @@ public actor GroupConsumer {
       throw KafkaClientError.invalidArgument("poll without a subscription")
     }
     lastPoll = .now
+    polling = true
+    defer {
+      polling = false
+      lastPoll = .now
+    }
     let deadline = ContinuousClock.now + timeout
     while true {
       if rejoinNeeded || state != .stable {
@@ -125,7 +132,6 @@ public actor GroupConsumer {
           consumed[record.topicPartition] = OffsetAndMetadata(
             offset: record.offset + 1, leaderEpoch: record.leaderEpoch)
         }
-        lastPoll = .now
         return records
       }
       if ContinuousClock.now >= deadline { return [] }
@@ -403,11 +409,11 @@ public actor GroupConsumer {
   }
 
   /// One Heartbeat while the member is stable; false when heartbeats should stop (the member
-  /// must rejoin, or left). A member that has not polled within `maxPollInterval` leaves the
-  /// group, as the Java consumer does.
+  /// must rejoin, or left). A member that has not called poll for `maxPollInterval` since the
+  /// last one returned leaves the group, as the Java consumer does.
   private func heartbeatOnce() async -> Bool {
     guard state == .stable, !isClosed else { return false }
-    if ContinuousClock.now - lastPoll > configuration.maxPollInterval {
+    if !polling, ContinuousClock.now - lastPoll > configuration.maxPollInterval {
       try? await leaveGroup(reason: "max.poll.interval.ms expired")
       rejoinNeeded = true
       return false
