@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient
 from kafka import errors as kerrors
 from kafka.structs import OffsetAndMetadata, TopicPartition as KpTopicPartition
 
-from group_helpers import ConfluentMember, group_broker, seed_offsets, wait_for_balanced
+from group_helpers import ConfluentMember, group_broker, seed_offsets, wait_for_balanced, wait_until
 from helpers import create_topic, unique
 
 
@@ -109,9 +109,9 @@ def test_consumer_offsets_is_internal_and_not_deletable(broker_factory):
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
     # Created, as in Kafka, when the first group looks for its coordinator.
     assert "__consumer_offsets" not in a.list_topics(timeout=10).topics
-    a.describe_consumer_groups(["any-group"])["any-group"].result(timeout=15)
-    md = a.list_topics(timeout=10)
-    t = md.topics["__consumer_offsets"]
+    a.describe_consumer_groups(["any-group"])["any-group"].result(timeout=30)
+    t = wait_until(lambda: a.list_topics(timeout=10).topics.get("__consumer_offsets"),
+                   what="__consumer_offsets in the metadata")
     assert len(t.partitions) == 50
     with pytest.raises(KafkaException):
         a.delete_topics(["__consumer_offsets"])["__consumer_offsets"].result(timeout=15)
