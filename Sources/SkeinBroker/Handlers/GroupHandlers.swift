@@ -79,7 +79,7 @@ extension BrokerHandlers {
   }
 
   /// Kafka's client host: `/` and the peer's IP address.
-  private static func clientHost(_ remoteAddress: String) -> String {
+  static func clientHost(_ remoteAddress: String) -> String {
     // NIO describes peers as "[IPv4]host/1.2.3.4:port".
     guard let slash = remoteAddress.lastIndex(of: "/"),
       let colon = remoteAddress.lastIndex(of: ":"),
@@ -210,17 +210,30 @@ extension BrokerHandlers {
     OffsetFetchResponse
   > {
     typealias Topics = [(name: String, partitions: [Int32])]?
-    func fetch(_ groupId: String, _ topics: Topics) -> Result<
-      [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])], ErrorCode
-    > {
+    let version = context.apiVersion
+    func fetch(
+      _ groupId: String, _ topics: Topics, memberId: String? = nil, memberEpoch: Int32 = -1
+    )
+      -> Result<
+        [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])], ErrorCode
+      >
+    {
       groupCoordinator.shard(for: groupId).flatMap { shard in
-        shard.read { $0.fetchOffsets(groupId: groupId, topics: topics) }
+        shard.read { s in
+          if version >= 9,
+            let error = s.validateOffsetFetch(
+              groupId: groupId, memberId: memberId, memberEpoch: memberEpoch)
+          {
+            return .failure(error)
+          }
+          return .success(s.fetchOffsets(groupId: groupId, topics: topics))
+        }.flatMap { $0 }
       }
     }
     if context.apiVersion >= 8 {
       let groups = request.groups.map { g -> OffsetFetchResponse.OffsetFetchResponseGroup in
         let topics: Topics = g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
-        switch fetch(g.groupId, topics) {
+        switch fetch(g.groupId, topics, memberId: g.memberId, memberEpoch: g.memberEpoch) {
         case .failure(let code):
           return .init(groupId: g.groupId, topics: [], errorCode: code.rawValue)
         case .success(let found):

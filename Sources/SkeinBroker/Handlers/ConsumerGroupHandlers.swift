@@ -1,0 +1,52 @@
+import KafkaProtocol
+import NIOCore
+import SkeinCluster
+import SkeinCoordinator
+
+// The consumer group protocol (KIP-848): ConsumerGroupHeartbeat and ConsumerGroupDescribe.
+
+extension BrokerHandlers {
+  func consumerGroupHeartbeat(_ request: ConsumerGroupHeartbeatRequest, _ context: RequestContext)
+    -> Reply<ConsumerGroupHeartbeatResponse>
+  {
+    let now = currentTimeMillis()
+    let clientId = context.clientId ?? ""
+    let host = Self.clientHost(context.remoteAddress)
+    var topics: [String: ConsumerTopic] = [:]
+    for (name, topic) in controller.image.topics {
+      topics[name] = ConsumerTopic(id: topic.id, partitionCount: Int32(topic.partitions.count))
+    }
+    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
+      shard.execute { s, _ in
+        let r = s.consumerGroupHeartbeat(
+          request, clientId: clientId, clientHost: host, topics: topics, now: now)
+        return (r.output, r.response)
+      }
+    }
+    switch result {
+    case .success(let response): return .now(response)
+    case .failure(let code): return .now(ConsumerGroupHeartbeatResponse(errorCode: code.rawValue))
+    }
+  }
+
+  func consumerGroupDescribe(_ request: ConsumerGroupDescribeRequest, _ context: RequestContext)
+    -> Reply<ConsumerGroupDescribeResponse>
+  {
+    var names: [KafkaUuid: String] = [:]
+    for (name, topic) in controller.image.topics { names[topic.id] = name }
+    let include = request.includeAuthorizedOperations
+    let groups = request.groupIds.map { groupId -> ConsumerGroupDescribeResponse.DescribedGroup in
+      let result = groupCoordinator.shard(for: groupId).flatMap { shard in
+        shard.read {
+          $0.consumerGroupDescribe(
+            groupId, includeAuthorizedOperations: include, topicNames: names)
+        }
+      }
+      switch result {
+      case .success(let described): return described
+      case .failure(let code): return .init(errorCode: code.rawValue, groupId: groupId)
+      }
+    }
+    return .now(ConsumerGroupDescribeResponse(groups: groups))
+  }
+}
