@@ -49,6 +49,8 @@ public struct ConsumerMember: Sendable, Hashable {
   public var state: ConsumerMemberState = .stable
   public var assigned: TopicIdPartitions = [:]
   public var pendingRevocation: TopicIdPartitions = [:]
+  /// The topics its regex matched at its last heartbeat (resolved again after a reload).
+  public var regexTopics: Set<String> = []
   /// When the member is fenced unless it heartbeats.
   var sessionDeadline: Int64 = 0
   /// When the member is fenced unless it has revoked what it was asked to revoke.
@@ -57,6 +59,9 @@ public struct ConsumerMember: Sendable, Hashable {
   public init(memberId: String) {
     self.memberId = memberId
   }
+
+  /// The topics by name and by regex.
+  public var subscribedTopics: Set<String> { Set(subscribedTopicNames).union(regexTopics) }
 
   var metadataValue: ConsumerGroupMemberMetadataValue {
     ConsumerGroupMemberMetadataValue(
@@ -112,7 +117,7 @@ public struct ConsumerGroup: Sendable, Hashable {
   }
 
   public var subscribedTopics: Set<String> {
-    Set(members.values.flatMap(\.subscribedTopicNames))
+    Set(members.values.flatMap(\.subscribedTopics))
   }
 
   /// The server assignor the members ask for most (ties by name), else the configured default.

@@ -115,13 +115,14 @@ extension GroupCoordinatorShard {
   /// Handles ConsumerGroupHeartbeat: joins (epoch 0), heartbeats, leaves (-1, static -2).
   /// `topics` is the cluster's topic metadata by name, for the assignor.
   public mutating func consumerGroupHeartbeat(
-    _ request: ConsumerGroupHeartbeatRequest, clientId: String, clientHost: String,
-    topics: [String: ConsumerTopic], now: Int64
+    _ request: ConsumerGroupHeartbeatRequest, version: Int16, clientId: String,
+    clientHost: String, topics: [String: ConsumerTopic], now: Int64
   ) -> CoordinatorResult<ConsumerGroupHeartbeatResponse> {
     var out = CoordinatorOutput()
     var response: ConsumerGroupHeartbeatResponse
     switch heartbeatStep(
-      request, clientId: clientId, clientHost: clientHost, topics: topics, now: now, out: &out)
+      request, version: version, clientId: clientId, clientHost: clientHost, topics: topics,
+      now: now, out: &out)
     {
     case .success(let r): response = r
     case .failure(let error):
@@ -136,13 +137,17 @@ extension GroupCoordinatorShard {
     var message: String?
   }
 
-  private func validate(_ request: ConsumerGroupHeartbeatRequest) -> HeartbeatError? {
+  private func validate(_ request: ConsumerGroupHeartbeatRequest, version: Int16)
+    -> HeartbeatError?
+  {
     func invalid(_ message: String) -> HeartbeatError {
       HeartbeatError(code: .invalidRequest, message: message)
     }
     if request.groupId.isEmpty { return invalid("GroupId can't be empty.") }
     if request.instanceId == "" { return invalid("InstanceId can't be empty.") }
     if request.rackId == "" { return invalid("RackId can't be empty.") }
+    // KIP-1082: from v1 the client generates its member id.
+    if version >= 1 && request.memberId.isEmpty { return invalid("MemberId can't be empty.") }
     switch request.memberEpoch {
     case 0:
       if request.rebalanceTimeoutMs == -1 {
@@ -162,9 +167,6 @@ extension GroupCoordinatorShard {
     default:
       if request.memberId.isEmpty { return invalid("MemberId can't be empty.") }
     }
-    if request.subscribedTopicRegex != nil {
-      return invalid("SubscribedTopicRegex is not supported.")
-    }
     if let assignor = request.serverAssignor,
       !config.consumerAssignors.contains(where: { $0.rawValue == assignor })
     {
@@ -175,10 +177,21 @@ extension GroupCoordinatorShard {
   }
 
   private mutating func heartbeatStep(
-    _ request: ConsumerGroupHeartbeatRequest, clientId: String, clientHost: String,
-    topics: [String: ConsumerTopic], now: Int64, out: inout CoordinatorOutput
+    _ request: ConsumerGroupHeartbeatRequest, version: Int16, clientId: String,
+    clientHost: String, topics: [String: ConsumerTopic], now: Int64,
+    out: inout CoordinatorOutput
   ) -> Result<ConsumerGroupHeartbeatResponse, HeartbeatError> {
-    if let error = validate(request) { return .failure(error) }
+    if let error = validate(request, version: version) { return .failure(error) }
+    var regexTopics: Set<String>? = nil
+    if let pattern = request.subscribedTopicRegex, !pattern.isEmpty {
+      guard let matched = Self.topics(matching: pattern, in: topics.keys) else {
+        return .failure(
+          HeartbeatError(
+            code: .invalidRegularExpression, message: "SubscribedTopicRegex \(pattern) is invalid.")
+        )
+      }
+      regexTopics = matched
+    }
     let groupId = request.groupId
     if let classic = groups[groupId] {
       guard classic.state == .empty, request.memberEpoch == 0 else {
@@ -233,8 +246,20 @@ extension GroupCoordinatorShard {
     if request.rebalanceTimeoutMs != -1 { updated.rebalanceTimeoutMs = request.rebalanceTimeoutMs }
     if let assignor = request.serverAssignor { updated.serverAssignor = assignor }
     if let instanceId = request.instanceId { updated.instanceId = instanceId }
+    if let pattern = request.subscribedTopicRegex {
+      updated.subscribedTopicRegex = pattern.isEmpty ? nil : pattern
+    }
+    if let regexTopics {
+      updated.regexTopics = regexTopics
+    } else if let pattern = updated.subscribedTopicRegex {
+      // The regex again over the current topics (new topics may match).
+      updated.regexTopics = Self.topics(matching: pattern, in: topics.keys) ?? []
+    } else {
+      updated.regexTopics = []
+    }
     var bump = isNew
-    if updated.subscribedTopicNames != member.subscribedTopicNames
+    if updated.subscribedTopics != member.subscribedTopics
+      || updated.subscribedTopicRegex != member.subscribedTopicRegex
       || updated.serverAssignor != member.serverAssignor
     {
       bump = true
@@ -247,8 +272,7 @@ extension GroupCoordinatorShard {
     }
     // The subscribed topics' metadata, as the group saw it at its last epoch.
     let others = group.members.values.filter { $0.memberId != updated.memberId }
-    let subscribed = Set(others.flatMap(\.subscribedTopicNames)).union(
-      updated.subscribedTopicNames)
+    let subscribed = Set(others.flatMap(\.subscribedTopics)).union(updated.subscribedTopics)
     var metadata: [String: ConsumerTopic] = [:]
     for name in subscribed { if let t = topics[name] { metadata[name] = t } }
     if metadata != group.subscribedTopicMetadata {
@@ -262,6 +286,7 @@ extension GroupCoordinatorShard {
           groupId: groupId, value: ConsumerGroupMetadataValue(epoch: group.groupEpoch + 1)))
     }
     persist(records, into: &out)
+    consumerGroups[groupId]?.members[updated.memberId]?.regexTopics = updated.regexTopics
     updateTargetAssignment(groupId, out: &out)
     let owned = request.topicPartitions.map(Self.topicIdPartitions)
     let before = consumerGroups[groupId]?.members[updated.memberId] ?? updated
@@ -421,6 +446,19 @@ extension GroupCoordinatorShard {
     persist(records, into: &out)
   }
 
+  /// Kafka's internal topics, which regex subscriptions never match.
+  static let internalTopics: Set<String> = ["__consumer_offsets", "__transaction_state"]
+
+  /// The topics whose whole name matches `pattern`, or nil when it is no valid regex.
+  static func topics(matching pattern: String, in names: some Sequence<String>) -> Set<String>? {
+    guard let regex = try? Regex(pattern) else { return nil }
+    var matched: Set<String> = []
+    for name in names where !internalTopics.contains(name) {
+      if (try? regex.wholeMatch(in: name)) != nil { matched.insert(name) }
+    }
+    return matched
+  }
+
   static func partitionMetadata(_ topics: [String: ConsumerTopic])
     -> ConsumerGroupPartitionMetadataValue
   {
@@ -471,7 +509,7 @@ extension GroupCoordinatorShard {
       }
       return AssignorMember(
         memberId: m.memberId,
-        subscribedTopics: Set(m.subscribedTopicNames.filter { metadata[$0] != nil }),
+        subscribedTopics: m.subscribedTopics.filter { metadata[$0] != nil },
         current: current)
     }
     let assignor = group.assignor(default: config.consumerAssignors.first ?? .uniform)

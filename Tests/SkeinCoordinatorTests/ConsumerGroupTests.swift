@@ -11,16 +11,18 @@ extension Harness {
   mutating func cgHeartbeat(
     _ group: String = "g", member: String = "", epoch: Int32, instance: String? = nil,
     topics: [String]? = nil, owned: Set<Int32>? = nil, assignor: String? = nil,
-    metadata: [String: ConsumerTopic] = sixPartitions
+    regex: String? = nil, metadata: [String: ConsumerTopic] = sixPartitions, version: Int16 = 0
   ) -> ConsumerGroupHeartbeatResponse {
     let request = ConsumerGroupHeartbeatRequest(
       groupId: group, memberId: member, memberEpoch: epoch, instanceId: instance,
       rebalanceTimeoutMs: epoch == 0 ? 30_000 : -1,
-      subscribedTopicNames: epoch == 0 ? (topics ?? ["t"]) : topics, serverAssignor: assignor,
+      subscribedTopicNames: epoch == 0 && regex == nil ? (topics ?? ["t"]) : topics,
+      subscribedTopicRegex: regex, serverAssignor: assignor,
       topicPartitions: epoch == 0
         ? [] : owned.map { [.init(topicId: topicT, partitions: $0.sorted())] })
     let r = shard.consumerGroupHeartbeat(
-      request, clientId: "client", clientHost: "/127.0.0.1", topics: metadata, now: now)
+      request, version: version, clientId: "client", clientHost: "/127.0.0.1", topics: metadata,
+      now: now)
     absorb(r.output)
     return r.response
   }
@@ -38,6 +40,7 @@ func persisted(_ groups: [String: ConsumerGroup]) -> [String: ConsumerGroup] {
     for id in g.members.keys {
       g.members[id]?.sessionDeadline = 0
       g.members[id]?.revocationDeadline = nil
+      g.members[id]?.regexTopics = []
     }
     return g
   }
@@ -215,6 +218,29 @@ func persisted(_ groups: [String: ConsumerGroup]) -> [String: ConsumerGroup] {
     #expect(h.shard.consumerGroups["g"] == nil)
     #expect(h.replayed().consumerGroups["g"] == nil)
     #expect(h.replayed().offsets["g"] == nil)
+  }
+
+  @Test func regexSubscriptionsAndClientMemberIds() {
+    var h = Harness()
+    // v1: the client brings its member id.
+    #expect(
+      h.cgHeartbeat(epoch: 0, version: 1).errorCode == ErrorCode.invalidRequest.rawValue)
+    #expect(
+      h.cgHeartbeat(member: "m", epoch: 0, regex: "t(", version: 1).errorCode
+        == ErrorCode.invalidRegularExpression.rawValue)
+    var two = sixPartitions
+    two["u"] = ConsumerTopic(id: KafkaUuid(high: 2, low: 2), partitionCount: 2)
+    two["__consumer_offsets"] = ConsumerTopic(id: KafkaUuid(high: 3, low: 3), partitionCount: 50)
+    let r = h.cgHeartbeat(member: "m", epoch: 0, regex: "[a-t]|_.*", metadata: two, version: 1)
+    #expect(r.errorCode == 0 && r.memberId == "m")
+    #expect(partitions(r) == Set(0..<6))
+    #expect(r.assignment?.topicPartitions.count == 1)
+    // A new topic that matches joins the subscription at the next heartbeat.
+    two["s"] = ConsumerTopic(id: KafkaUuid(high: 4, low: 4), partitionCount: 1)
+    let more = h.cgHeartbeat(member: "m", epoch: 1, metadata: two, version: 1)
+    #expect(more.memberEpoch == 2)
+    #expect(more.assignment?.topicPartitions.count == 2)
+    #expect(h.shard.consumerGroups["g"]?.members["m"]?.subscribedTopicRegex == "[a-t]|_.*")
   }
 
   @Test func newPartitionsBumpTheGroupEpoch() {

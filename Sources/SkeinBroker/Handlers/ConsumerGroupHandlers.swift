@@ -10,6 +10,7 @@ extension BrokerHandlers {
     -> Reply<ConsumerGroupHeartbeatResponse>
   {
     let now = currentTimeMillis()
+    let version = context.apiVersion
     let clientId = context.clientId ?? ""
     let host = Self.clientHost(context.remoteAddress)
     var topics: [String: ConsumerTopic] = [:]
@@ -19,7 +20,8 @@ extension BrokerHandlers {
     let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
       shard.execute { s, _ in
         let r = s.consumerGroupHeartbeat(
-          request, clientId: clientId, clientHost: host, topics: topics, now: now)
+          request, version: version, clientId: clientId, clientHost: host, topics: topics,
+          now: now)
         return (r.output, r.response)
       }
     }
