@@ -243,6 +243,23 @@ func persisted(_ groups: [String: ConsumerGroup]) -> [String: ConsumerGroup] {
     #expect(h.shard.consumerGroups["g"]?.members["m"]?.subscribedTopicRegex == "[a-t]|_.*")
   }
 
+  @Test func offsetDeleteKeepsSubscribedTopics() {
+    var h = Harness()
+    _ = h.cgHeartbeat(epoch: 0)
+    #expect(h.commit("g", generation: 1, member: "id1", offsets: [0: 5]) == [0: .none])
+    let request = OffsetDeleteRequest(
+      groupId: "g", topics: [.init(name: "t", partitions: [.init(partitionIndex: 0)])])
+    let subscribed = h.shard.deleteOffsets(request, now: h.now)
+    #expect(
+      subscribed.response.topics.first?.partitions.first?.errorCode
+        == ErrorCode.groupSubscribedToTopic.rawValue)
+    _ = h.cgHeartbeat(member: "id1", epoch: -1)
+    let deleted = h.shard.deleteOffsets(request, now: h.now)
+    h.absorb(deleted.output)
+    #expect(deleted.response.topics.first?.partitions.first?.errorCode == 0)
+    #expect(h.committed("g").isEmpty)
+  }
+
   @Test func newPartitionsBumpTheGroupEpoch() {
     var h = Harness()
     _ = h.cgHeartbeat(epoch: 0)
