@@ -15,6 +15,11 @@ extension GroupCoordinatorShard {
     case .consumerGroupMetadata(let groupId, let value):
       guard let value else {
         consumerGroups[groupId] = nil
+        if groups[groupId] == nil, let committed = offsets[groupId]?.values {
+          // Offsets that outlive the consumer group belong to a simple (Empty) group.
+          let last = committed.map(\.commitTimestamp).max() ?? 0
+          groups[groupId] = ClassicGroup(groupId: groupId, now: last)
+        }
         return
       }
       consumerGroups[groupId, default: ConsumerGroup(groupId: groupId)].groupEpoch = value.epoch

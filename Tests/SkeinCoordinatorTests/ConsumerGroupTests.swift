@@ -260,6 +260,26 @@ func persisted(_ groups: [String: ConsumerGroup]) -> [String: ConsumerGroup] {
     #expect(h.committed("g").isEmpty)
   }
 
+  @Test func groupsChangeKindOnlyWhenEmpty() {
+    var h = Harness()
+    _ = h.cgHeartbeat(epoch: 0)
+    #expect(h.commit("g", generation: 1, member: "id1", offsets: [0: 5]) == [0: .none])
+    let refused = h.join("g")
+    #expect(h.joins[refused]?.errorCode == ErrorCode.inconsistentGroupProtocol.rawValue)
+    _ = h.cgHeartbeat(member: "id1", epoch: -1)
+    // A classic member (JoinGroup v3: no member id round trip) makes it a live classic group.
+    _ = h.join("g", version: 3)
+    #expect(h.shard.consumerGroups["g"] == nil)
+    #expect(h.shard.groups["g"] != nil)
+    #expect(h.committed("g") == [0: 5])
+    #expect(
+      h.cgHeartbeat(epoch: 0).errorCode == ErrorCode.groupIdNotFound.rawValue)
+    let replayed = h.replayed()
+    #expect(replayed.consumerGroups["g"] == nil)
+    #expect(replayed.groups["g"] != nil)
+    #expect(replayed.offsets["g"]?.count == 1)
+  }
+
   @Test func newPartitionsBumpTheGroupEpoch() {
     var h = Harness()
     _ = h.cgHeartbeat(epoch: 0)
