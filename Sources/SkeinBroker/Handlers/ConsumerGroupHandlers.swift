@@ -31,8 +31,36 @@ extension BrokerHandlers {
     }
   }
 
+  /// Answers once the coordinators of the asked groups have loaded (at most 5 s, then with
+  /// COORDINATOR_LOAD_IN_PROGRESS): librdkafka's admin client does not retry the API on that
+  /// error, and a fresh `__consumer_offsets` is still loading right after FindCoordinator.
   func consumerGroupDescribe(_ request: ConsumerGroupDescribeRequest, _ context: RequestContext)
     -> Reply<ConsumerGroupDescribeResponse>
+  {
+    let loading = ErrorCode.coordinatorLoadInProgress.rawValue
+    let first = describeConsumerGroups(request)
+    guard first.groups.contains(where: { $0.errorCode == loading }) else { return .now(first) }
+    let eventLoop = context.eventLoop
+    let promise = eventLoop.makePromise(of: ConsumerGroupDescribeResponse.self)
+    let deadline = currentTimeMillis() + 5000
+    @Sendable func retry() {
+      eventLoop.scheduleTask(in: .milliseconds(20)) { [self] in
+        let response = describeConsumerGroups(request)
+        if response.groups.contains(where: { $0.errorCode == loading })
+          && currentTimeMillis() < deadline
+        {
+          retry()
+        } else {
+          promise.succeed(response)
+        }
+      }
+    }
+    retry()
+    return .later(promise.futureResult)
+  }
+
+  private func describeConsumerGroups(_ request: ConsumerGroupDescribeRequest)
+    -> ConsumerGroupDescribeResponse
   {
     var names: [KafkaUuid: String] = [:]
     for (name, topic) in controller.image.topics { names[topic.id] = name }
@@ -49,6 +77,6 @@ extension BrokerHandlers {
       case .failure(let code): return .init(errorCode: code.rawValue, groupId: groupId)
       }
     }
-    return .now(ConsumerGroupDescribeResponse(groups: groups))
+    return ConsumerGroupDescribeResponse(groups: groups)
   }
 }
