@@ -222,6 +222,7 @@ extension GroupCoordinatorShard {
         group = consumerGroups[groupId] ?? group
       }
     } else {
+      guard consumerGroups[groupId] != nil else { return .failure(Self.groupNotFound(groupId)) }
       guard let existing = group.members[request.memberId] else {
         return .failure(
           HeartbeatError(
@@ -388,7 +389,7 @@ extension GroupCoordinatorShard {
     let unknown = HeartbeatError(
       code: .unknownMemberId,
       message: "Member \(request.memberId) is not a member of group \(groupId).")
-    guard let group = consumerGroups[groupId] else { return .failure(unknown) }
+    guard let group = consumerGroups[groupId] else { return .failure(Self.groupNotFound(groupId)) }
     let memberId: String
     if let instanceId = request.instanceId {
       guard let current = group.staticMembers[instanceId] else { return .failure(unknown) }
@@ -418,6 +419,10 @@ extension GroupCoordinatorShard {
     return .success(
       ConsumerGroupHeartbeatResponse(
         memberId: memberId, memberEpoch: request.memberEpoch, heartbeatIntervalMs: 0))
+  }
+
+  static func groupNotFound(_ groupId: String) -> HeartbeatError {
+    HeartbeatError(code: .groupIdNotFound, message: "Consumer group \(groupId) not found.")
   }
 
   /// Records that remove a member: its assignment, target and subscription, in Kafka's order.

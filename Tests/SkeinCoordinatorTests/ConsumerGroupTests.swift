@@ -120,6 +120,12 @@ func persisted(_ groups: [String: ConsumerGroup]) -> [String: ConsumerGroup] {
     #expect(
       h.cgHeartbeat(member: "id1", epoch: 2).errorCode == ErrorCode.fencedMemberEpoch.rawValue)
     #expect(h.cgHeartbeat(member: "x", epoch: 1).errorCode == ErrorCode.unknownMemberId.rawValue)
+    #expect(
+      h.cgHeartbeat("other", member: "x", epoch: 1).errorCode
+        == ErrorCode.groupIdNotFound.rawValue)
+    #expect(
+      h.cgHeartbeat("other", member: "x", epoch: -1).errorCode
+        == ErrorCode.groupIdNotFound.rawValue)
     #expect(h.cgHeartbeat(member: "", epoch: 1).errorCode == ErrorCode.invalidRequest.rawValue)
     #expect(
       h.cgHeartbeat(epoch: 0, assignor: "sticky").errorCode

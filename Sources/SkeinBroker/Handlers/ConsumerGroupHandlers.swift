@@ -31,24 +31,31 @@ extension BrokerHandlers {
     }
   }
 
-  /// Answers once the coordinators of the asked groups have loaded (at most 5 s, then with
-  /// COORDINATOR_LOAD_IN_PROGRESS): librdkafka's admin client does not retry the API on that
-  /// error, and a fresh `__consumer_offsets` is still loading right after FindCoordinator.
   func consumerGroupDescribe(_ request: ConsumerGroupDescribeRequest, _ context: RequestContext)
     -> Reply<ConsumerGroupDescribeResponse>
   {
     let loading = ErrorCode.coordinatorLoadInProgress.rawValue
-    let first = describeConsumerGroups(request)
-    guard first.groups.contains(where: { $0.errorCode == loading }) else { return .now(first) }
-    let eventLoop = context.eventLoop
-    let promise = eventLoop.makePromise(of: ConsumerGroupDescribeResponse.self)
+    return answerWhenLoaded(on: context.eventLoop) { [self] in
+      let response = describeConsumerGroups(request)
+      return (response, response.groups.contains { $0.errorCode == loading })
+    }
+  }
+
+  /// Answers once `attempt` no longer meets a loading coordinator (retried every 20 ms, at most
+  /// 5 s, then as it is). librdkafka's admin client does not retry ListGroups and
+  /// ConsumerGroupDescribe on COORDINATOR_LOAD_IN_PROGRESS, and a fresh `__consumer_offsets` is
+  /// still loading right after the FindCoordinator that created it.
+  func answerWhenLoaded<R: Sendable>(
+    on eventLoop: any EventLoop, _ attempt: @escaping @Sendable () -> (R, Bool)
+  ) -> Reply<R> {
+    let (first, loading) = attempt()
+    guard loading else { return .now(first) }
+    let promise = eventLoop.makePromise(of: R.self)
     let deadline = currentTimeMillis() + 5000
     @Sendable func retry() {
-      eventLoop.scheduleTask(in: .milliseconds(20)) { [self] in
-        let response = describeConsumerGroups(request)
-        if response.groups.contains(where: { $0.errorCode == loading })
-          && currentTimeMillis() < deadline
-        {
+      eventLoop.scheduleTask(in: .milliseconds(20)) {
+        let (response, loading) = attempt()
+        if loading && currentTimeMillis() < deadline {
           retry()
         } else {
           promise.succeed(response)

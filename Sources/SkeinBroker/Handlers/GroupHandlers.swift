@@ -307,18 +307,23 @@ extension BrokerHandlers {
   func listGroups(_ request: ListGroupsRequest, _ context: RequestContext) -> Reply<
     ListGroupsResponse
   > {
-    var groups: [ListGroupsResponse.ListedGroup] = []
-    var error: ErrorCode = .none
     let states = context.apiVersion >= 4 ? request.statesFilter : []
     let types = context.apiVersion >= 5 ? request.typesFilter : []
-    for shard in groupCoordinator.activeShards {
-      switch shard.read({ $0.listGroups(statesFilter: states, typesFilter: types) }) {
-      case .success(let listed): groups += listed
-      case .failure(let code): error = code
+    return answerWhenLoaded(on: context.eventLoop) { [self] in
+      var groups: [ListGroupsResponse.ListedGroup] = []
+      var error: ErrorCode = .none
+      for shard in groupCoordinator.activeShards {
+        switch shard.read({ $0.listGroups(statesFilter: states, typesFilter: types) }) {
+        case .success(let listed): groups += listed
+        case .failure(let code): error = code
+        }
       }
+      groups.sort { $0.groupId < $1.groupId }
+      return (
+        ListGroupsResponse(errorCode: error.rawValue, groups: groups),
+        error == .coordinatorLoadInProgress
+      )
     }
-    groups.sort { $0.groupId < $1.groupId }
-    return .now(ListGroupsResponse(errorCode: error.rawValue, groups: groups))
   }
 
   func describeGroups(_ request: DescribeGroupsRequest, _ context: RequestContext) -> Reply<
