@@ -7,13 +7,18 @@ import Testing
 
 /// ConsumerGroupHeartbeat and ConsumerGroupDescribe over the wire, at every advertised version.
 @Suite(.serialized) struct ConsumerGroupProtocolTests {
-  func untilLoaded<T>(_ body: () throws -> T, loading: (T) -> Bool) throws -> T {
-    var result = try body()
-    for _ in 0..<100 where loading(result) {
-      Thread.sleep(forTimeInterval: 0.05)
-      result = try body()
+  /// Waits, without blocking the cooperative pool that loads them, until the node's
+  /// `__consumer_offsets` shards have all loaded.
+  func allShardsLoaded(_ broker: TestBroker) async throws {
+    let coordinator = broker.broker.handlers.groupCoordinator
+    for _ in 0..<500 {
+      let shards = coordinator.activeShards
+      if shards.count == Int(coordinator.numPartitions) && shards.allSatisfy(\.isActive) {
+        return
+      }
+      try await Task.sleep(for: .milliseconds(20))
     }
-    return result
+    Issue.record("the coordinator shards did not load")
   }
 
   func join(_ conn: TestConnection, group: String, memberId: String, version: Int16) throws
@@ -22,10 +27,7 @@ import Testing
     let request = ConsumerGroupHeartbeatRequest(
       groupId: group, memberId: memberId, memberEpoch: 0, rebalanceTimeoutMs: 30_000,
       subscribedTopicNames: ["t"], topicPartitions: [])
-    let once = { try conn.roundTrip(request, version: version) }
-    return try untilLoaded(once) {
-      $0.errorCode == ErrorCode.coordinatorLoadInProgress.rawValue
-    }
+    return try conn.roundTrip(request, version: version)
   }
 
   @Test func heartbeatDescribeCommitAndRestartAtEveryVersion() async throws {
@@ -35,6 +37,7 @@ import Testing
     let conn = try broker.connect()
     let found = try conn.roundTrip(FindCoordinatorRequest(key: "any", keyType: 0), version: 3)
     #expect(found.errorCode == 0)
+    try await allShardsLoaded(broker)
     _ = try conn.roundTrip(
       CreateTopicsRequest(topics: [.init(name: "t", numPartitions: 3, replicationFactor: 1)]),
       version: 7)
@@ -94,13 +97,11 @@ import Testing
     // Replayed from __consumer_offsets: the members carry on at their epochs.
     let again = try await TestBroker.start(dataDir: broker.dataDir)
     let c2 = try again.connect()
+    try await allShardsLoaded(again)
     for (i, m) in members.enumerated() {
       let request = ConsumerGroupHeartbeatRequest(
         groupId: m.group, memberId: m.id, memberEpoch: m.epoch)
-      let once = { try c2.roundTrip(request, version: Int16(i)) }
-      let hb = try untilLoaded(once) {
-        $0.errorCode == ErrorCode.coordinatorLoadInProgress.rawValue
-      }
+      let hb = try c2.roundTrip(request, version: Int16(i))
       #expect(hb.errorCode == 0 && hb.memberEpoch == 1)
       let fetched = try c2.roundTrip(
         OffsetFetchRequest(groups: [
