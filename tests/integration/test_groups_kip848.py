@@ -8,8 +8,8 @@ import time
 from confluent_kafka import ConsumerGroupType
 from confluent_kafka.admin import AdminClient
 
-from group_helpers import (ConfluentMember, partitions_of, seed_offsets, wait_for_balanced,
-                           wait_until)
+from group_helpers import (ConfluentMember, MemberProcess, partitions_of, seed_offsets,
+                           wait_for_balanced, wait_until)
 from helpers import create_topic, produce_sync, unique
 
 PARTITIONS = 6
@@ -148,3 +148,26 @@ def test_group_survives_a_broker_restart(broker_factory):
         assert values(b.snapshot()[1]) == expected(120, 30)
     finally:
         b.stop()
+
+
+def test_killed_member_is_fenced_after_the_session_timeout(broker_factory):
+    broker = consumer_broker(broker_factory)
+    topic, group = unique("kip848kill"), unique("g")
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    seed_offsets(broker.bootstrap, group, topic, PARTITIONS)
+    conf = {"group.protocol": "consumer"}
+    victim = MemberProcess("confluent", broker.bootstrap, group, topic, **conf)
+    survivor = MemberProcess("confluent", broker.bootstrap, group, topic, **conf)
+    try:
+        wait_for_balanced([victim, survivor], topic, PARTITIONS, timeout=60)
+        victim.kill9()
+        # group.consumer.session.timeout.ms is 10 s here: then the survivor gets everything.
+        started = time.monotonic()
+        wait_until(lambda: survivor.snapshot()[0] == partitions_of(topic, PARTITIONS),
+                   timeout=40, what="the survivor owning every partition")
+        assert time.monotonic() - started >= 5
+        produce(broker.bootstrap, topic, 0, 60)
+        wait_until(lambda: len(survivor.snapshot()[1]) >= 60, what="60 records consumed")
+    finally:
+        victim.terminate()
+        survivor.terminate()
