@@ -125,6 +125,7 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, Error, CustomStri
   public static let telemetryTooLarge = ErrorCode(rawValue: 118)
   public static let invalidRegistration = ErrorCode(rawValue: 119)
   public static let transactionAbortable = ErrorCode(rawValue: 120)
+  public static let invalidRegularExpression = ErrorCode(rawValue: 128)
 
   public var description: String { "error \(rawValue)" }
 }

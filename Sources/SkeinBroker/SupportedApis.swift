@@ -36,6 +36,10 @@ public enum SupportedApis {
     .listGroups: 0...5,
     .describeGroups: 0...5,
     .deleteGroups: 1...2,
+    // KIP-848. v1 (regex subscriptions, client-generated member ids) is what Kafka 4.0 serves
+    // and librdkafka 2.16 requires.
+    .consumerGroupHeartbeat: 0...1,
+    .consumerGroupDescribe: 0...0,
     .initProducerId: 0...5,
     .describeProducers: 0...0,
   ]

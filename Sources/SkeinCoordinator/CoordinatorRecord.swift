@@ -3,10 +3,21 @@ import NIOCore
 
 /// A record of `__consumer_offsets` in Kafka's format: the key is an int16 key version and the
 /// key struct, the value an int16 value version and the value struct; a null value is a
-/// tombstone. Key versions 0-1 are offset commits, 2 group metadata.
+/// tombstone. Key versions 0-1 are offset commits, 2 group metadata, 3-8 the KIP-848 records of
+/// consumer groups.
 public enum CoordinatorRecord: Sendable, Hashable {
   case groupMetadata(groupId: String, value: GroupMetadataValue?)
   case offsetCommit(groupId: String, topic: String, partition: Int32, value: OffsetCommitValue?)
+  case consumerGroupMetadata(groupId: String, value: ConsumerGroupMetadataValue?)
+  case consumerGroupPartitionMetadata(groupId: String, value: ConsumerGroupPartitionMetadataValue?)
+  case consumerGroupMemberMetadata(
+    groupId: String, memberId: String, value: ConsumerGroupMemberMetadataValue?)
+  case consumerGroupTargetAssignmentMetadata(
+    groupId: String, value: ConsumerGroupTargetAssignmentMetadataValue?)
+  case consumerGroupTargetAssignmentMember(
+    groupId: String, memberId: String, value: ConsumerGroupTargetAssignmentMemberValue?)
+  case consumerGroupCurrentMemberAssignment(
+    groupId: String, memberId: String, value: ConsumerGroupCurrentMemberAssignmentValue?)
 
   /// The value version Kafka 4 writes for group metadata.
   public static let groupMetadataValueVersion: Int16 = 3
@@ -19,7 +30,13 @@ public enum CoordinatorRecord: Sendable, Hashable {
 
   public var groupId: String {
     switch self {
-    case .groupMetadata(let groupId, _), .offsetCommit(let groupId, _, _, _): groupId
+    case .groupMetadata(let groupId, _), .offsetCommit(let groupId, _, _, _),
+      .consumerGroupMetadata(let groupId, _), .consumerGroupPartitionMetadata(let groupId, _),
+      .consumerGroupMemberMetadata(let groupId, _, _),
+      .consumerGroupTargetAssignmentMetadata(let groupId, _),
+      .consumerGroupTargetAssignmentMember(let groupId, _, _),
+      .consumerGroupCurrentMemberAssignment(let groupId, _, _):
+      groupId
     }
   }
 
@@ -33,6 +50,27 @@ public enum CoordinatorRecord: Sendable, Hashable {
       buffer.writeInteger(Int16(1))
       OffsetCommitKey(group: groupId, topic: topic, partition: partition).encode(
         to: &buffer, version: 1)
+    case .consumerGroupMetadata(let groupId, _):
+      buffer.writeInteger(Int16(3))
+      ConsumerGroupMetadataKey(groupId: groupId).encode(to: &buffer, version: 3)
+    case .consumerGroupPartitionMetadata(let groupId, _):
+      buffer.writeInteger(Int16(4))
+      ConsumerGroupPartitionMetadataKey(groupId: groupId).encode(to: &buffer, version: 4)
+    case .consumerGroupMemberMetadata(let groupId, let memberId, _):
+      buffer.writeInteger(Int16(5))
+      ConsumerGroupMemberMetadataKey(groupId: groupId, memberId: memberId).encode(
+        to: &buffer, version: 5)
+    case .consumerGroupTargetAssignmentMetadata(let groupId, _):
+      buffer.writeInteger(Int16(6))
+      ConsumerGroupTargetAssignmentMetadataKey(groupId: groupId).encode(to: &buffer, version: 6)
+    case .consumerGroupTargetAssignmentMember(let groupId, let memberId, _):
+      buffer.writeInteger(Int16(7))
+      ConsumerGroupTargetAssignmentMemberKey(groupId: groupId, memberId: memberId).encode(
+        to: &buffer, version: 7)
+    case .consumerGroupCurrentMemberAssignment(let groupId, let memberId, _):
+      buffer.writeInteger(Int16(8))
+      ConsumerGroupCurrentMemberAssignmentKey(groupId: groupId, memberId: memberId).encode(
+        to: &buffer, version: 8)
     }
     return buffer
   }
@@ -50,11 +88,46 @@ public enum CoordinatorRecord: Sendable, Hashable {
       let version = Self.offsetCommitValueVersion(value)
       buffer.writeInteger(version)
       value.encode(to: &buffer, version: version)
+    case .consumerGroupMetadata(_, let value):
+      guard let value else { return nil }
+      Self.writeV0(value, to: &buffer)
+    case .consumerGroupPartitionMetadata(_, let value):
+      guard let value else { return nil }
+      Self.writeV0(value, to: &buffer)
+    case .consumerGroupMemberMetadata(_, _, let value):
+      guard let value else { return nil }
+      Self.writeV0(value, to: &buffer)
+    case .consumerGroupTargetAssignmentMetadata(_, let value):
+      guard let value else { return nil }
+      Self.writeV0(value, to: &buffer)
+    case .consumerGroupTargetAssignmentMember(_, _, let value):
+      guard let value else { return nil }
+      Self.writeV0(value, to: &buffer)
+    case .consumerGroupCurrentMemberAssignment(_, _, let value):
+      guard let value else { return nil }
+      Self.writeV0(value, to: &buffer)
     }
     return buffer
   }
 
-  /// Decodes a record; nil for key versions this coordinator does not keep (KIP-848 records).
+  /// The KIP-848 values all have version 0.
+  private static func writeV0<V: KafkaMessage>(_ value: V, to buffer: inout ByteBuffer) {
+    buffer.writeInteger(Int16(0))
+    value.encode(to: &buffer, version: 0)
+  }
+
+  private static func readV0<V: KafkaMessage>(
+    _ type: V.Type, _ buffer: ByteBuffer?, version: Int16?
+  ) throws(DecodeError) -> V? {
+    guard var buffer, let version else { return nil }
+    guard V.validVersions.contains(version) else {
+      throw .invalid("\(V.self) version \(version)")
+    }
+    return try V(from: &buffer, version: version)
+  }
+
+  /// Decodes a record; nil for key versions this coordinator does not keep (share groups,
+  /// streams groups).
   public static func decode(key: ByteBuffer, value: ByteBuffer?) throws(DecodeError)
     -> CoordinatorRecord?
   {
@@ -85,6 +158,41 @@ public enum CoordinatorRecord: Sendable, Hashable {
       }
       return .groupMetadata(
         groupId: k.group, value: try GroupMetadataValue(from: &v, version: version))
+    case 3:
+      let k = try ConsumerGroupMetadataKey(from: &key, version: 3)
+      return .consumerGroupMetadata(
+        groupId: k.groupId,
+        value: try readV0(ConsumerGroupMetadataValue.self, valueBuffer, version: valueVersion))
+    case 4:
+      let k = try ConsumerGroupPartitionMetadataKey(from: &key, version: 4)
+      return .consumerGroupPartitionMetadata(
+        groupId: k.groupId,
+        value: try readV0(
+          ConsumerGroupPartitionMetadataValue.self, valueBuffer, version: valueVersion))
+    case 5:
+      let k = try ConsumerGroupMemberMetadataKey(from: &key, version: 5)
+      return .consumerGroupMemberMetadata(
+        groupId: k.groupId, memberId: k.memberId,
+        value: try readV0(
+          ConsumerGroupMemberMetadataValue.self, valueBuffer, version: valueVersion))
+    case 6:
+      let k = try ConsumerGroupTargetAssignmentMetadataKey(from: &key, version: 6)
+      return .consumerGroupTargetAssignmentMetadata(
+        groupId: k.groupId,
+        value: try readV0(
+          ConsumerGroupTargetAssignmentMetadataValue.self, valueBuffer, version: valueVersion))
+    case 7:
+      let k = try ConsumerGroupTargetAssignmentMemberKey(from: &key, version: 7)
+      return .consumerGroupTargetAssignmentMember(
+        groupId: k.groupId, memberId: k.memberId,
+        value: try readV0(
+          ConsumerGroupTargetAssignmentMemberValue.self, valueBuffer, version: valueVersion))
+    case 8:
+      let k = try ConsumerGroupCurrentMemberAssignmentKey(from: &key, version: 8)
+      return .consumerGroupCurrentMemberAssignment(
+        groupId: k.groupId, memberId: k.memberId,
+        value: try readV0(
+          ConsumerGroupCurrentMemberAssignmentValue.self, valueBuffer, version: valueVersion))
     default:
       return nil
     }

@@ -14,6 +14,14 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
   public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
   /// `offset.metadata.max.bytes`.
   public var offsetMetadataMaxBytes: Int = 4096
+  /// `group.consumer.session.timeout.ms`: a consumer-protocol member is fenced without heartbeats.
+  public var consumerSessionTimeoutMs: Int64 = 45000
+  /// `group.consumer.heartbeat.interval.ms`: told to consumer-protocol members.
+  public var consumerHeartbeatIntervalMs: Int32 = 5000
+  /// `group.consumer.assignors`: the server assignors, the first is the default.
+  public var consumerAssignors: [ServerAssignor] = [.uniform, .range]
+  /// `group.consumer.max.size`.
+  public var consumerMaxSize: Int = Int(Int32.max)
 
   public init() {}
 }

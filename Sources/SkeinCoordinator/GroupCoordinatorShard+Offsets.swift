@@ -63,6 +63,10 @@ extension GroupCoordinatorShard {
   {
     guard !request.groupId.isEmpty else { return .invalidGroupId }
     let generation = request.generationIdOrMemberEpoch
+    if let consumer = consumerGroups[request.groupId] {
+      return validateConsumerGroupCommit(
+        consumer, memberId: request.memberId, memberEpoch: generation, version: version)
+    }
     guard var group = groups[request.groupId] else {
       if generation < 0 {
         groups[request.groupId] = ClassicGroup(groupId: request.groupId, now: now)
@@ -108,10 +112,14 @@ extension GroupCoordinatorShard {
   public mutating func deleteOffsets(_ request: OffsetDeleteRequest, now: Int64)
     -> CoordinatorResult<OffsetDeleteResponse>
   {
-    var out = CoordinatorOutput()
+    let out = CoordinatorOutput()
     guard !request.groupId.isEmpty else {
       return CoordinatorResult(
         output: out, response: OffsetDeleteResponse(errorCode: ErrorCode.invalidGroupId.rawValue))
+    }
+    if let consumer = consumerGroups[request.groupId] {
+      return deleteOffsets(
+        request, subscribed: consumer.members.isEmpty ? [] : consumer.subscribedTopics)
     }
     guard let group = groups[request.groupId], group.state != .dead else {
       return CoordinatorResult(
@@ -121,7 +129,14 @@ extension GroupCoordinatorShard {
       return CoordinatorResult(
         output: out, response: OffsetDeleteResponse(errorCode: ErrorCode.nonEmptyGroup.rawValue))
     }
-    let subscribed: Set<String>? = group.state == .empty ? [] : group.subscribedTopics
+    return deleteOffsets(request, subscribed: group.state == .empty ? [] : group.subscribedTopics)
+  }
+
+  /// Deletes the offsets of topics outside `subscribed` (nil: the subscription is unknown).
+  private mutating func deleteOffsets(_ request: OffsetDeleteRequest, subscribed: Set<String>?)
+    -> CoordinatorResult<OffsetDeleteResponse>
+  {
+    var out = CoordinatorOutput()
     var records: [CoordinatorRecord] = []
     let topics = request.topics.map { topic in
       OffsetDeleteResponse.OffsetDeleteResponseTopic(
@@ -151,11 +166,14 @@ extension GroupCoordinatorShard {
   /// the explicit expiry of old commits), and for Empty groups left without offsets.
   func expiredOffsetRecords(now: Int64) -> [CoordinatorRecord] {
     var records: [CoordinatorRecord] = []
-    for groupId in Set(groups.keys).union(offsets.keys).sorted() {
+    for groupId in Set(groups.keys).union(offsets.keys).union(consumerGroups.keys).sorted() {
       let group = groups[groupId]
-      let isEmpty = group?.state == .empty || group == nil
+      let consumer = consumerGroups[groupId]
+      let isEmpty = group?.state == .empty || (group == nil && consumer?.members.isEmpty != false)
       let subscribed: Set<String>?
-      if isEmpty {
+      if let consumer, !isEmpty {
+        subscribed = consumer.subscribedTopics
+      } else if isEmpty {
         subscribed = []
       } else {
         subscribed = group?.subscribedTopics
@@ -183,6 +201,9 @@ extension GroupCoordinatorShard {
       }
       if let group, group.state == .empty, remaining == 0, group.pendingMembers.isEmpty {
         records.append(.groupMetadata(groupId: groupId, value: nil))
+      }
+      if consumer != nil, isEmpty, remaining == 0 {
+        records += Self.consumerGroupDeletionRecords(groupId)
       }
     }
     return records

@@ -4,10 +4,12 @@ import NIOCore
 
 /// The group coordinator of one `__consumer_offsets` partition, as a pure state machine: a
 /// request and the time go in, records to append and responses come out; replaying the records
-/// rebuilds the persisted state (on restart and on a new leader alike). Classic groups only.
+/// rebuilds the persisted state (on restart and on a new leader alike). Classic groups and
+/// consumer groups (KIP-848) side by side; a group id is one or the other.
 public struct GroupCoordinatorShard: Sendable {
   public let config: GroupCoordinatorConfig
   public internal(set) var groups: [String: ClassicGroup] = [:]
+  public internal(set) var consumerGroups: [String: ConsumerGroup] = [:]
   /// Committed offsets by group.
   public internal(set) var offsets: [String: [TopicPartition: OffsetCommitValue]] = [:]
   var nextExpiryCheckMs: Int64 = 0
@@ -36,7 +38,7 @@ public struct GroupCoordinatorShard: Sendable {
       let tp = TopicPartition(topic, partition)
       if let value {
         offsets[groupId, default: [:]][tp] = value
-        if groups[groupId] == nil {
+        if groups[groupId] == nil && consumerGroups[groupId] == nil {
           // Offsets without a group belong to a simple (Empty) group, as in Kafka.
           groups[groupId] = ClassicGroup(groupId: groupId, now: value.commitTimestamp)
         }
@@ -44,6 +46,8 @@ public struct GroupCoordinatorShard: Sendable {
         offsets[groupId]?[tp] = nil
         if offsets[groupId]?.isEmpty == true { offsets[groupId] = nil }
       }
+    default:
+      replayConsumer(record)
     }
   }
 
@@ -57,6 +61,7 @@ public struct GroupCoordinatorShard: Sendable {
       }
       groups[id] = group
     }
+    onConsumerGroupsLoaded(now: now)
     nextExpiryCheckMs = now + config.offsetsRetentionCheckIntervalMs
   }
 
@@ -86,6 +91,14 @@ public struct GroupCoordinatorShard: Sendable {
     let protocols = request.protocols.map { MemberProtocol(name: $0.name, metadata: $0.metadata) }
     guard !request.protocolType.isEmpty, !protocols.isEmpty else {
       return fail(.inconsistentGroupProtocol, request.memberId)
+    }
+    if let consumer = consumerGroups[groupId] {
+      guard consumer.members.isEmpty else {
+        return fail(.inconsistentGroupProtocol, request.memberId)
+      }
+      guard request.memberId.isEmpty else { return fail(.unknownMemberId, request.memberId) }
+      // An Empty consumer group becomes a classic group; its offsets stay.
+      persist(Self.consumerGroupDeletionRecords(groupId), into: &out)
     }
     var group: ClassicGroup
     if let existing = groups[groupId] {
@@ -573,6 +586,7 @@ public struct GroupCoordinatorShard: Sendable {
         groups[groupId] = nil
       }
     }
+    tickConsumerGroups(now: now, out: &out)
     if now >= nextExpiryCheckMs {
       nextExpiryCheckMs = now + config.offsetsRetentionCheckIntervalMs
       persist(expiredOffsetRecords(now: now), into: &out)

@@ -18,7 +18,7 @@ public typealias TargetAssignment = [String: [String: Set<Int32>]]
 
 /// The server-side assignors of KIP-848 (`group.consumer.assignors`: uniform, range). Both are
 /// sticky: a member keeps what it owns where the balance allows, so fewer partitions move.
-/// Not served yet: the consumer protocol (ConsumerGroupHeartbeat) will call them.
+/// Consumer groups (ConsumerGroupHeartbeat) compute their target assignment with them.
 public enum ServerAssignor: String, Sendable, CaseIterable {
   case uniform
   case range

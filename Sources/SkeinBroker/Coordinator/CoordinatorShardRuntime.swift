@@ -84,7 +84,7 @@ final class CoordinatorShardRuntime: Sendable {
     }
     logger.log(
       level: count > 0 ? .info : .debug,
-      "group coordinator loaded \(partition.topicPartition): \(count) records, \(loaded.groups.count) groups"
+      "group coordinator loaded \(partition.topicPartition): \(count) records, \(loaded.groups.count + loaded.consumerGroups.count) groups"
     )
   }
 

@@ -46,6 +46,24 @@ final class GroupCoordinatorRuntime: Sendable {
       c.offsetsRetentionCheckIntervalMs = Int64(v)
     }
     if let v = config.int("offset.metadata.max.bytes") { c.offsetMetadataMaxBytes = v }
+    if let v = config.int("group.consumer.session.timeout.ms") {
+      c.consumerSessionTimeoutMs = Int64(v)
+    }
+    if let v = config.int("group.consumer.heartbeat.interval.ms") {
+      c.consumerHeartbeatIntervalMs = Int32(clamping: v)
+    }
+    if let v = config.int("group.consumer.max.size") { c.consumerMaxSize = v }
+    if let v = config.string("group.consumer.assignors") {
+      // Kafka takes names or class names (…UniformAssignor, …RangeAssignor).
+      let assignors = v.split(separator: ",").compactMap { item -> ServerAssignor? in
+        let name = item.filter { !$0.isWhitespace }.lowercased()
+        if let a = ServerAssignor(rawValue: name) { return a }
+        if name.hasSuffix("uniformassignor") { return .uniform }
+        if name.hasSuffix("rangeassignor") { return .range }
+        return nil
+      }
+      if !assignors.isEmpty { c.consumerAssignors = assignors }
+    }
     return c
   }
 

@@ -79,7 +79,7 @@ extension BrokerHandlers {
   }
 
   /// Kafka's client host: `/` and the peer's IP address.
-  private static func clientHost(_ remoteAddress: String) -> String {
+  static func clientHost(_ remoteAddress: String) -> String {
     // NIO describes peers as "[IPv4]host/1.2.3.4:port".
     guard let slash = remoteAddress.lastIndex(of: "/"),
       let colon = remoteAddress.lastIndex(of: ":"),
@@ -210,17 +210,30 @@ extension BrokerHandlers {
     OffsetFetchResponse
   > {
     typealias Topics = [(name: String, partitions: [Int32])]?
-    func fetch(_ groupId: String, _ topics: Topics) -> Result<
-      [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])], ErrorCode
-    > {
+    let version = context.apiVersion
+    func fetch(
+      _ groupId: String, _ topics: Topics, memberId: String? = nil, memberEpoch: Int32 = -1
+    )
+      -> Result<
+        [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])], ErrorCode
+      >
+    {
       groupCoordinator.shard(for: groupId).flatMap { shard in
-        shard.read { $0.fetchOffsets(groupId: groupId, topics: topics) }
+        shard.read { s in
+          if version >= 9,
+            let error = s.validateOffsetFetch(
+              groupId: groupId, memberId: memberId, memberEpoch: memberEpoch)
+          {
+            return .failure(error)
+          }
+          return .success(s.fetchOffsets(groupId: groupId, topics: topics))
+        }.flatMap { $0 }
       }
     }
     if context.apiVersion >= 8 {
       let groups = request.groups.map { g -> OffsetFetchResponse.OffsetFetchResponseGroup in
         let topics: Topics = g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
-        switch fetch(g.groupId, topics) {
+        switch fetch(g.groupId, topics, memberId: g.memberId, memberEpoch: g.memberEpoch) {
         case .failure(let code):
           return .init(groupId: g.groupId, topics: [], errorCode: code.rawValue)
         case .success(let found):
@@ -294,18 +307,23 @@ extension BrokerHandlers {
   func listGroups(_ request: ListGroupsRequest, _ context: RequestContext) -> Reply<
     ListGroupsResponse
   > {
-    var groups: [ListGroupsResponse.ListedGroup] = []
-    var error: ErrorCode = .none
     let states = context.apiVersion >= 4 ? request.statesFilter : []
     let types = context.apiVersion >= 5 ? request.typesFilter : []
-    for shard in groupCoordinator.activeShards {
-      switch shard.read({ $0.listGroups(statesFilter: states, typesFilter: types) }) {
-      case .success(let listed): groups += listed
-      case .failure(let code): error = code
+    return answerWhenLoaded(on: context.eventLoop) { [self] in
+      var groups: [ListGroupsResponse.ListedGroup] = []
+      var error: ErrorCode = .none
+      for shard in groupCoordinator.activeShards {
+        switch shard.read({ $0.listGroups(statesFilter: states, typesFilter: types) }) {
+        case .success(let listed): groups += listed
+        case .failure(let code): error = code
+        }
       }
+      groups.sort { $0.groupId < $1.groupId }
+      return (
+        ListGroupsResponse(errorCode: error.rawValue, groups: groups),
+        error == .coordinatorLoadInProgress
+      )
     }
-    groups.sort { $0.groupId < $1.groupId }
-    return .now(ListGroupsResponse(errorCode: error.rawValue, groups: groups))
   }
 
   func describeGroups(_ request: DescribeGroupsRequest, _ context: RequestContext) -> Reply<

@@ -82,6 +82,10 @@ final class RequestDispatcher: Sendable {
     case .listGroups: return run(ListGroupsRequest.self, &body, context, h.listGroups)
     case .describeGroups: return run(DescribeGroupsRequest.self, &body, context, h.describeGroups)
     case .deleteGroups: return run(DeleteGroupsRequest.self, &body, context, h.deleteGroups)
+    case .consumerGroupHeartbeat:
+      return run(ConsumerGroupHeartbeatRequest.self, &body, context, h.consumerGroupHeartbeat)
+    case .consumerGroupDescribe:
+      return run(ConsumerGroupDescribeRequest.self, &body, context, h.consumerGroupDescribe)
     case .initProducerId: return run(InitProducerIdRequest.self, &body, context, h.initProducerId)
     case .describeProducers:
       return run(DescribeProducersRequest.self, &body, context, h.describeProducers)
