@@ -52,11 +52,9 @@ def produce_updates(bootstrap, topic, rounds, codecs=CODECS):
 
 
 def produce_kafka_python(bootstrap, topic, records, codec):
-    """librdkafka sends lz4 batches uncompressed until the broker advertises FindCoordinator
-    (see test_confluent_bulk), so lz4 comes from kafka-python, with the helpers' producer
-    settings (idempotence off, as PRODUCER_BASE has it until the idempotent producer lands)."""
+    """Records from kafka-python with its defaults (idempotent), for a second client's batches."""
     p = KafkaProducer(bootstrap_servers=bootstrap, compression_type=codec, acks="all",
-                      linger_ms=5, batch_size=1500, enable_idempotence=False)
+                      linger_ms=5, batch_size=1500)
     futures = [p.send(topic, key=k, value=v, partition=0) for k, v, _, _ in records]
     p.flush(60)
     results = [(m.partition, m.offset) for m in (f.get(timeout=30) for f in futures)]
