@@ -675,7 +675,7 @@ static void usage(void) {
           "usage: loadgen MODE [--bootstrap H:P] [--topic T] [--count N] [--size S] [--acks 1|all]\n"
           "               [--partitions P] [--rate R] [--duration SEC] [--start-ns NS]\n"
           "               [--timeout-ms MS] [--deadline-s SEC] [--fetch-wait-ms MS] [--members N]\n"
-          "               [--idempotence] [--verbose]\n"
+          "               [--idempotence] [--max-partition-fetch-bytes N] [--verbose]\n"
           "modes: version metadata create produce consume e2e reqs group\n");
   exit(2);
 }

@@ -116,7 +116,8 @@ public enum CoordinatorRecord: Sendable, Hashable {
     value.encode(to: &buffer, version: 0)
   }
 
-  private static func readV0<V: KafkaMessage>(
+  /// A record's value in a version this coordinator reads; nil for a tombstone.
+  private static func readValue<V: KafkaMessage>(
     _ type: V.Type, _ buffer: ByteBuffer?, version: Int16?
   ) throws(DecodeError) -> V? {
     guard var buffer, let version else { return nil }
@@ -139,59 +140,48 @@ public enum CoordinatorRecord: Sendable, Hashable {
     switch keyVersion {
     case 0, 1:
       let k = try OffsetCommitKey(from: &key, version: keyVersion)
-      guard var v = valueBuffer, let version = valueVersion else {
-        return .offsetCommit(groupId: k.group, topic: k.topic, partition: k.partition, value: nil)
-      }
-      guard OffsetCommitValue.validVersions.contains(version) else {
-        throw .invalid("OffsetCommitValue version \(version)")
-      }
-      let decoded = try OffsetCommitValue(from: &v, version: version)
       return .offsetCommit(
-        groupId: k.group, topic: k.topic, partition: k.partition, value: decoded)
+        groupId: k.group, topic: k.topic, partition: k.partition,
+        value: try readValue(OffsetCommitValue.self, valueBuffer, version: valueVersion))
     case 2:
       let k = try GroupMetadataKey(from: &key, version: 2)
-      guard var v = valueBuffer, let version = valueVersion else {
-        return .groupMetadata(groupId: k.group, value: nil)
-      }
-      guard GroupMetadataValue.validVersions.contains(version) else {
-        throw .invalid("GroupMetadataValue version \(version)")
-      }
       return .groupMetadata(
-        groupId: k.group, value: try GroupMetadataValue(from: &v, version: version))
+        groupId: k.group,
+        value: try readValue(GroupMetadataValue.self, valueBuffer, version: valueVersion))
     case 3:
       let k = try ConsumerGroupMetadataKey(from: &key, version: 3)
       return .consumerGroupMetadata(
         groupId: k.groupId,
-        value: try readV0(ConsumerGroupMetadataValue.self, valueBuffer, version: valueVersion))
+        value: try readValue(ConsumerGroupMetadataValue.self, valueBuffer, version: valueVersion))
     case 4:
       let k = try ConsumerGroupPartitionMetadataKey(from: &key, version: 4)
       return .consumerGroupPartitionMetadata(
         groupId: k.groupId,
-        value: try readV0(
+        value: try readValue(
           ConsumerGroupPartitionMetadataValue.self, valueBuffer, version: valueVersion))
     case 5:
       let k = try ConsumerGroupMemberMetadataKey(from: &key, version: 5)
       return .consumerGroupMemberMetadata(
         groupId: k.groupId, memberId: k.memberId,
-        value: try readV0(
+        value: try readValue(
           ConsumerGroupMemberMetadataValue.self, valueBuffer, version: valueVersion))
     case 6:
       let k = try ConsumerGroupTargetAssignmentMetadataKey(from: &key, version: 6)
       return .consumerGroupTargetAssignmentMetadata(
         groupId: k.groupId,
-        value: try readV0(
+        value: try readValue(
           ConsumerGroupTargetAssignmentMetadataValue.self, valueBuffer, version: valueVersion))
     case 7:
       let k = try ConsumerGroupTargetAssignmentMemberKey(from: &key, version: 7)
       return .consumerGroupTargetAssignmentMember(
         groupId: k.groupId, memberId: k.memberId,
-        value: try readV0(
+        value: try readValue(
           ConsumerGroupTargetAssignmentMemberValue.self, valueBuffer, version: valueVersion))
     case 8:
       let k = try ConsumerGroupCurrentMemberAssignmentKey(from: &key, version: 8)
       return .consumerGroupCurrentMemberAssignment(
         groupId: k.groupId, memberId: k.memberId,
-        value: try readV0(
+        value: try readValue(
           ConsumerGroupCurrentMemberAssignmentValue.self, valueBuffer, version: valueVersion))
     default:
       return nil
