@@ -64,6 +64,9 @@ let package = Package(
         "SkeinCoordinator",
         "SkeinCluster",
         "SkeinStorage",
+        // The broker talks to other nodes (controller, leaders) with the client's connection,
+        // as Kafka's core uses its clients' NetworkClient.
+        "SkeinClient",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),

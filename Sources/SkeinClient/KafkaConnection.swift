@@ -182,6 +182,36 @@ public final class KafkaConnection: Sendable {
     _ = try await roundTrip(request, version: version, expectResponse: false)
   }
 
+  /// Sends a request body that is already encoded (a request relayed for another client, as a
+  /// broker forwards admin requests to the controller) and returns the response body after its
+  /// header.
+  public func sendEncoded(
+    api: ApiKey, version: Int16, body: ByteBuffer, timeout: Duration? = nil
+  ) async throws -> ByteBuffer {
+    var frame = channel.allocator.buffer(capacity: body.readableBytes + 64)
+    frame.writeInteger(Int32(0))
+    let header = RequestHeader(
+      requestApiKey: api.rawValue, requestApiVersion: version, correlationId: 0,
+      clientId: configuration.clientId)
+    header.encode(to: &frame, version: api.isFlexible(version) ? 2 : 1)
+    var payload = body
+    frame.writeBuffer(&payload)
+    frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+    let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+    let outbound = OutboundRequest(
+      frame: frame, api: api,
+      responseHeaderVersion: api != .apiVersions && api.isFlexible(version) ? 1 : 0,
+      responsePromise: promise, timeout: timeout ?? configuration.requestTimeout)
+    do {
+      try await channel.writeAndFlush(outbound)
+      return try await promise.futureResult.get()
+    } catch {
+      let mapped = Self.mapChannelError(error, address: address)
+      promise.fail(mapped)
+      throw mapped
+    }
+  }
+
   /// Closes the connection; pending requests fail with `.connectionClosed`.
   public func close() async {
     try? await channel.close()

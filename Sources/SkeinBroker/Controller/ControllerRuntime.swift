@@ -11,28 +11,53 @@ final class ControllerRuntime: Sendable {
   private let state: Mutex<MetadataImage>
   private let metadataLog: MetadataLog
   let decisions: ControllerDecisions
-  private let logger: Logger
-  private let onChange: Mutex<(@Sendable (MetadataImage) -> Void)?> = Mutex(nil)
+  let clusterId: String
+  let settings: ControllerSettings
+  /// When each broker was last heard from: liveness is the controller's memory, not the log.
+  let heartbeats = Mutex(BrokerHeartbeatTracker())
+  let logger: Logger
+  private let onChange: Mutex<(@Sendable (MetadataImage, Int64) -> Void)?> = Mutex(nil)
+  /// Metadata fetches (brokers following the log) waiting for the next change.
+  let metadataWaiters = FetchWaitList()
 
-  init(metadataLog: MetadataLog, decisions: ControllerDecisions, logger: Logger) throws {
+  init(
+    metadataLog: MetadataLog, decisions: ControllerDecisions, clusterId: String,
+    settings: ControllerSettings = ControllerSettings(), logger: Logger
+  ) throws {
     self.metadataLog = metadataLog
     self.decisions = decisions
+    self.clusterId = clusterId
+    self.settings = settings
     self.logger = logger
     var image = MetadataImage()
     for record in try metadataLog.replay() { image.apply(record) }
     state = Mutex(image)
+    // A controller that starts gives every registered broker a full session to be heard from,
+    // as a newly active Kafka controller does.
+    let now = currentTimeMillis()
+    heartbeats.withLock { tracker in
+      for broker in image.brokers.values where !broker.fenced {
+        tracker.touch(brokerId: broker.id, nowMs: now)
+      }
+    }
     logger.info(
       "metadata log replayed: \(image.topics.count) topics, \(image.brokers.count) brokers")
   }
 
   var image: MetadataImage { state.withLock { $0 } }
 
+  /// The offset the next metadata record will get: every record below it is applied.
+  var metadataEndOffset: Int64 { metadataLog.log.logEndOffset }
+
+  /// The metadata log, for brokers that fetch it.
+  var log: PartitionLog { metadataLog.log }
+
   /// Registers the listener that acts on every new image (once, at startup) and gives it the
-  /// current image, under the lock so no change slips between the two.
-  func setListener(_ listener: @escaping @Sendable (MetadataImage) -> Void) {
+  /// current image and the offset it reaches, under the lock so no change slips between.
+  func setListener(_ listener: @escaping @Sendable (MetadataImage, Int64) -> Void) {
     state.withLock { image in
       onChange.withLock { $0 = listener }
-      listener(image)
+      listener(image, metadataLog.log.logEndOffset)
     }
   }
 
@@ -42,8 +67,17 @@ final class ControllerRuntime: Sendable {
   func perform(
     _ decide: (MetadataImage) -> Result<[MetadataRecord], ControllerError>
   ) -> Result<MetadataImage, ControllerError> {
+    perform { image, _ in decide(image) }
+  }
+
+  /// `perform`, with the offset the first record will get (a broker's epoch is the offset of
+  /// its registration record, as in Kafka).
+  @discardableResult
+  func perform(
+    _ decide: (MetadataImage, Int64) -> Result<[MetadataRecord], ControllerError>
+  ) -> Result<MetadataImage, ControllerError> {
     let outcome: Result<MetadataImage, ControllerError> = state.withLock { image in
-      switch decide(image) {
+      switch decide(image, metadataLog.log.logEndOffset) {
       case .failure(let error):
         return .failure(error)
       case .success(let records):
@@ -56,7 +90,8 @@ final class ControllerRuntime: Sendable {
         }
         for record in records { image.apply(record) }
         // Inside the lock, so listeners see images in log order. They must not call back in.
-        onChange.withLock { $0 }?(image)
+        onChange.withLock { $0 }?(image, metadataLog.log.logEndOffset)
+        metadataWaiters.notify(MetadataLog.topicPartition)
         return .success(image)
       }
     }

@@ -23,6 +23,8 @@ final class CoordinatorShardRuntime: Sendable {
   }
 
   let partition: Partition
+  /// The leader epoch the shard was loaded in: a new epoch is a new load.
+  let leaderEpoch: Int32
   private let state = Mutex(State())
   private let loadedConfig = Mutex<GroupCoordinatorConfig?>(nil)
   private let notifyAppend: @Sendable (TopicPartition) -> Void
@@ -34,6 +36,7 @@ final class CoordinatorShardRuntime: Sendable {
   ) {
     self.partition = partition
     self.notifyAppend = notifyAppend
+    self.leaderEpoch = partition.leaderEpoch
     self.logger = logger
   }
 
@@ -174,7 +177,7 @@ final class CoordinatorShardRuntime: Sendable {
     }
   }
 
-  /// One batch with every record, appended as leader; the high watermark follows (ISR of one).
+  /// One batch with every record, appended as leader; replication moves the high watermark.
   private func append(_ records: [CoordinatorRecord]) throws {
     let now = currentTimeMillis()
     var builder = RecordBatchBuilder()
@@ -182,13 +185,20 @@ final class CoordinatorShardRuntime: Sendable {
       builder.append(key: record.encodeKey(), value: record.encodeValue(), timestamp: now)
     }
     var batch = builder.build()
-    let epoch = partition.leaderEpoch
+    let epoch = leaderEpoch
+    guard partition.isLeader, partition.leaderEpoch == epoch else {
+      throw CoordinatorAppendError.notLeader
+    }
     try partition.log.appendAsLeader(origin: .coordinator, nowMs: now) { logEndOffset in
       _ = try RecordBatchValidator.assignOffsets(
         in: &batch, firstOffset: logEndOffset, partitionLeaderEpoch: epoch)
       return batch
     }
-    _ = partition.log.updateHighWatermark(partition.log.logEndOffset)
     notifyAppend(partition.topicPartition)
   }
+}
+
+/// A coordinator write refused because this broker no longer leads the shard's partition.
+enum CoordinatorAppendError: Error {
+  case notLeader
 }

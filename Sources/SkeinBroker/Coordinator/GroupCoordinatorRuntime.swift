@@ -95,7 +95,9 @@ final class GroupCoordinatorRuntime: Sendable {
     var led: [Int32: Partition] = [:]
     if let topic = image.topics[Self.topic] {
       for p in topic.partitions where p.leader == nodeId {
-        if let partition = replicaManager.partition(TopicPartition(Self.topic, p.partition)) {
+        if let partition = replicaManager.partition(TopicPartition(Self.topic, p.partition)),
+          partition.isLeader
+        {
           led[p.partition] = partition
         }
       }
@@ -105,14 +107,17 @@ final class GroupCoordinatorRuntime: Sendable {
       var started: [CoordinatorShardRuntime] = []
       var stopped: [CoordinatorShardRuntime] = []
       for (p, shard) in current
-      where led[p] !== shard.partition {
+      where led[p] !== shard.partition || shard.leaderEpoch != shard.partition.leaderEpoch {
         stopped.append(shard)
         current[p] = nil
       }
       for (p, partition) in led where current[p] == nil {
-        let waiters = replicaManager.fetchWaiters
+        let replicas = replicaManager
         let shard = CoordinatorShardRuntime(
-          partition: partition, notifyAppend: { waiters.notify($0) }, logger: logger)
+          partition: partition,
+          notifyAppend: { tp in
+            if let partition = replicas.partition(tp) { replicas.leaderAppended(partition) }
+          }, logger: logger)
         current[p] = shard
         started.append(shard)
       }

@@ -11,7 +11,7 @@ extension BrokerHandlers {
   }
 
   func metadata(_ request: MetadataRequest, _ context: RequestContext) -> Reply<MetadataResponse> {
-    var image = controller.image
+    var image = metadata.image
     var topics: [MetadataResponse.MetadataResponseTopic] = []
     // v0 sends an empty list to mean "all topics"; later versions send null for that.
     let requested = request.topics
@@ -59,10 +59,11 @@ extension BrokerHandlers {
     }
     return .now(
       MetadataResponse(
-        brokers: image.brokers.values.sorted { $0.id < $1.id }.map {
+        // Fenced brokers are left out, as Kafka does: clients cannot use them.
+        brokers: image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
           .init(nodeId: $0.id, host: $0.host, port: $0.port, rack: $0.rack)
         },
-        clusterId: clusterId, controllerId: nodeId, topics: topics))
+        clusterId: clusterId, controllerId: controllerIdForClients(image), topics: topics))
   }
 
   private func describe(_ topic: TopicInfo, version: Int16)
@@ -81,7 +82,7 @@ extension BrokerHandlers {
   func describeCluster(_ request: DescribeClusterRequest, _ context: RequestContext) -> Reply<
     DescribeClusterResponse
   > {
-    let image = controller.image
+    let image = metadata.image
     if request.endpointType != 1 {
       return .now(
         DescribeClusterResponse(
@@ -91,8 +92,8 @@ extension BrokerHandlers {
     }
     return .now(
       DescribeClusterResponse(
-        errorCode: 0, endpointType: 1, clusterId: clusterId, controllerId: nodeId,
-        brokers: image.brokers.values.sorted { $0.id < $1.id }.map {
+        errorCode: 0, endpointType: 1, clusterId: clusterId, controllerId: controllerIdForClients(image),
+        brokers: image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
           .init(brokerId: $0.id, host: $0.host, port: $0.port, rack: $0.rack)
         }))
   }

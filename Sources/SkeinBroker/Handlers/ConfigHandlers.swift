@@ -53,7 +53,7 @@ extension BrokerHandlers {
     _ topic: String, config: LogConfig, overrides: [String: String]
   ) -> [DescribedConfig] {
     let staticOverrides = self.config.topicDefaults
-    let image = controller.image
+    let image = metadata.image
     let dynamicBroker = (image.configs[.init(.broker, String(nodeId))] ?? [:])
     let dynamicDefault = (image.configs[.init(.broker, "")] ?? [:])
     let names = Set(LogConfig.interpretedNames).union(LogConfig.uninterpretedDefaults.keys)
@@ -82,7 +82,7 @@ extension BrokerHandlers {
   }
 
   func describeBrokerConfigs(_ resourceName: String) -> [DescribedConfig] {
-    let image = controller.image
+    let image = metadata.image
     let dynamicBroker = image.configs[.init(.broker, resourceName)] ?? [:]
     let dynamicDefault = image.configs[.init(.broker, "")] ?? [:]
     let names = Set(BrokerConfig.defaults.keys).union(config.explicit.keys)
@@ -111,7 +111,7 @@ extension BrokerHandlers {
   func describeConfigs(_ request: DescribeConfigsRequest, _ context: RequestContext) -> Reply<
     DescribeConfigsResponse
   > {
-    let image = controller.image
+    let image = metadata.image
     let results = request.resources.map {
       resource -> DescribeConfigsResponse.DescribeConfigsResult in
       var result = DescribeConfigsResponse.DescribeConfigsResult(
@@ -188,12 +188,12 @@ extension BrokerHandlers {
           type == .topic ? image.topicConfigs(name) : (image.configs[.init(type, name)] ?? [:])
         for key in current.keys where all[key] == nil { all[key] = .some(nil) }
       }
-      return self.controller.decisions.alterConfigs(
+      return self.decisions.alterConfigs(
         type: type, name: name, changes: all, image: image)
     }
     let outcome =
       validateOnly
-      ? decide(controller.image).map { _ in controller.image } : controller.perform(decide)
+      ? decide(metadata.image).map { _ in metadata.image } : performOnController(decide)
     switch outcome {
     case .success:
       return (0, nil)
@@ -221,7 +221,7 @@ extension BrokerHandlers {
   func incrementalAlterConfigs(
     _ request: IncrementalAlterConfigsRequest, _ context: RequestContext
   ) -> Reply<IncrementalAlterConfigsResponse> {
-    let image = controller.image
+    let image = metadata.image
     return .now(
       IncrementalAlterConfigsResponse(
         responses: request.resources.map { resource in

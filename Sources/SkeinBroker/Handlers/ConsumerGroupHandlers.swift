@@ -14,7 +14,7 @@ extension BrokerHandlers {
     let clientId = context.clientId ?? ""
     let host = Self.clientHost(context.remoteAddress)
     var topics: [String: ConsumerTopic] = [:]
-    for (name, topic) in controller.image.topics {
+    for (name, topic) in metadata.image.topics {
       topics[name] = ConsumerTopic(id: topic.id, partitionCount: Int32(topic.partitions.count))
     }
     let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
@@ -70,7 +70,7 @@ extension BrokerHandlers {
     -> ConsumerGroupDescribeResponse
   {
     var names: [KafkaUuid: String] = [:]
-    for (name, topic) in controller.image.topics { names[topic.id] = name }
+    for (name, topic) in metadata.image.topics { names[topic.id] = name }
     let include = request.includeAuthorizedOperations
     let groups = request.groupIds.map { groupId -> ConsumerGroupDescribeResponse.DescribedGroup in
       let result = groupCoordinator.shard(for: groupId).flatMap { shard in

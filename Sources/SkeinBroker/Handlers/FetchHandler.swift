@@ -29,7 +29,7 @@ extension BrokerHandlers {
           response: FetchResponse(
             errorCode: ErrorCode.invalidFetchSessionEpoch.rawValue, sessionId: 0)))
     }
-    let first = readForFetch(request, version: context.apiVersion)
+    let first = readForFetch(request, version: context.apiVersion, recordProgress: true)
     let wanted = Set(first.partitions)
     if request.maxWaitMs <= 0 || first.bytes >= Int(request.minBytes) || first.hasError
       || wanted.isEmpty
@@ -51,8 +51,17 @@ extension BrokerHandlers {
     var partitions: [TopicPartition]
   }
 
-  func readForFetch(_ request: FetchRequest, version: Int16) -> FetchRead {
-    let image = controller.image
+  /// Reads what the fetch asks for. A follower's fetch (replica id set) reads to the log end
+  /// and, with `recordProgress`, reports the follower's position to the partition's leader
+  /// state; a consumer's reads below the high watermark, from the leader or (Fetch v11+,
+  /// KIP-392) from a follower.
+  func readForFetch(_ request: FetchRequest, version: Int16, recordProgress: Bool = false)
+    -> FetchRead
+  {
+    let image = metadata.image
+    let replicaId = version >= 15 ? request.replicaState.replicaId : request.replicaId
+    let replicaEpoch = version >= 15 ? request.replicaState.replicaEpoch : -1
+    let fromFollower = replicaId >= 0
     let usesTopicIds = version >= 13
     var remaining = Int(request.maxBytes)
     var total = 0
@@ -85,6 +94,16 @@ extension BrokerHandlers {
           continue
         }
         touched.append(tp)
+        let role = partition.role
+        let servable =
+          role == .leader
+          || (!fromFollower && version >= 11 && role != .offline)
+        guard servable else {
+          data.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+          hasError = true
+          partitions.append(data)
+          continue
+        }
         if p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch != partition.leaderEpoch {
           data.errorCode =
             (p.currentLeaderEpoch < partition.leaderEpoch
@@ -94,16 +113,49 @@ extension BrokerHandlers {
           continue
         }
         let log = partition.log
+        if fromFollower && p.lastFetchedEpoch >= 0 {
+          // Truncation on fetch (KIP-595 / Kafka 2.7+): a follower whose last epoch ends
+          // earlier here, or that we do not have, is told where the logs diverge.
+          let ours = log.endOffset(forLeaderEpoch: p.lastFetchedEpoch)
+          if ours.epoch < p.lastFetchedEpoch || ours.endOffset < p.fetchOffset {
+            data.divergingEpoch = .init(epoch: ours.epoch, endOffset: ours.endOffset)
+            data.highWatermark = partition.highWatermark
+            data.logStartOffset = log.logStartOffset
+            partitions.append(data)
+            hasError = true
+            continue
+          }
+        }
+        if fromFollower && recordProgress {
+          if p.fetchOffset > log.logEndOffset || p.fetchOffset < log.logStartOffset {
+            data.errorCode = ErrorCode.offsetOutOfRange.rawValue
+            hasError = true
+            partitions.append(data)
+            continue
+          }
+          replicaManager.recordFollowerFetch(
+            partition, replica: replicaId, fetchOffset: p.fetchOffset, brokerEpoch: replicaEpoch)
+        }
         let highWatermark = partition.highWatermark
         data.highWatermark = highWatermark
         data.lastStableOffset = highWatermark
         data.logStartOffset = log.logStartOffset
+        if !fromFollower && role == .leader && version >= 11,
+          let preferred = replicaManager.preferredReadReplica(
+            partition, clientRack: request.rackId, fetchOffset: p.fetchOffset, image: image)
+        {
+          // KIP-392: the consumer is sent to an in-sync replica in its rack, without records.
+          data.preferredReadReplica = preferred
+          partitions.append(data)
+          hasError = true
+          continue
+        }
         let limit = min(Int(p.partitionMaxBytes), remaining)
         if limit > 0 || total == 0 {
           do throws(StorageError) {
             let read = try log.read(
-              offset: p.fetchOffset, maxBytes: max(limit, 0), maxOffset: highWatermark,
-              minOneBatch: total == 0)
+              offset: p.fetchOffset, maxBytes: max(limit, 0),
+              maxOffset: fromFollower ? nil : highWatermark, minOneBatch: total == 0)
             if !read.isEmpty {
               total += read.length
               remaining -= read.length

@@ -16,15 +16,12 @@ extension BrokerHandlers {
       logger.warning(
         "offsets.topic.compression.codec=\(codec): coordinator records are written uncompressed")
     }
-    let outcome = controller.perform { image in
-      if image.topics[GroupCoordinatorRuntime.topic] != nil { return .success([]) }
-      let live = image.brokers.values.filter { !$0.fenced }.count
-      return controller.decisions.createTopic(
-        name: GroupCoordinatorRuntime.topic, partitions: partitions,
-        replicationFactor: Int16(max(1, min(wantedReplicas, live))),
-        configs: ["cleanup.policy": "compact", "segment.bytes": segmentBytes], image: image)
-    }
-    if case .failure(let error) = outcome {
+    let outcome = createTopicOnController(
+      name: GroupCoordinatorRuntime.topic, partitions: partitions,
+      replicationFactor: Int16(clamping: wantedReplicas),
+      configs: ["cleanup.policy": "compact", "segment.bytes": segmentBytes],
+      clampToLiveBrokers: true)
+    if case .failure(let error) = outcome, error.code != .leaderNotAvailable {
       logger.error("cannot create \(GroupCoordinatorRuntime.topic): \(error.message)")
     }
   }
@@ -61,11 +58,11 @@ extension BrokerHandlers {
     default:
       return fail(.invalidRequest, "Invalid coordinator type: \(keyType)")
     }
-    var image = controller.image
+    var image = metadata.image
     if image.topics[GroupCoordinatorRuntime.topic] == nil {
       // As Kafka: the offsets topic is created when the first group looks for its coordinator.
       createOffsetsTopicIfAbsent()
-      image = controller.image
+      image = metadata.image
     }
     let p = groupCoordinator.partition(for: key)
     guard let topic = image.topics[GroupCoordinatorRuntime.topic],
@@ -180,7 +177,7 @@ extension BrokerHandlers {
   > {
     let version = context.apiVersion
     let now = currentTimeMillis()
-    let image = controller.image
+    let image = metadata.image
     let exists = { (topic: String, partition: Int32) -> Bool in
       guard let t = image.topics[topic] else { return false }
       return partition >= 0 && Int(partition) < t.partitions.count

@@ -14,17 +14,22 @@ extension BrokerHandlers {
           .init(
             name: topic.name,
             partitions: topic.partitions.map { p in
-              lookUpOffset(TopicPartition(topic.name, p.partitionIndex), p)
+              lookUpOffset(
+                TopicPartition(topic.name, p.partitionIndex), p, replicaId: request.replicaId)
             })
         }))
   }
 
   private func lookUpOffset(
-    _ tp: TopicPartition, _ p: ListOffsetsRequest.ListOffsetsPartition
+    _ tp: TopicPartition, _ p: ListOffsetsRequest.ListOffsetsPartition, replicaId: Int32
   ) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
     var result = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex)
     guard let partition = replicaManager.partition(tp) else {
       result.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+      return result
+    }
+    guard partition.isLeader else {
+      result.errorCode = ErrorCode.notLeaderOrFollower.rawValue
       return result
     }
     if p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch != partition.leaderEpoch {
@@ -40,7 +45,8 @@ extension BrokerHandlers {
       case -2, -4:
         result.offset = log.logStartOffset
       case -1:
-        result.offset = partition.highWatermark
+        // A follower (replica id set) reads to the log end, a consumer to the high watermark.
+        result.offset = replicaId >= 0 ? log.logEndOffset : partition.highWatermark
       case -3:
         if let found = try log.fetchOffset(.maxTimestamp) {
           (result.offset, result.timestamp) = Self.exactRecord(in: found) { timestamp, _ in

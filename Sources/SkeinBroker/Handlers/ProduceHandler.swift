@@ -14,11 +14,42 @@ extension BrokerHandlers {
         })
     }
     let now = currentTimeMillis()
+    var commitOffsets: [TopicPartition: Int64] = [:]
     let response = Self.produceResponse(request) { topic, data in
-      appendToPartition(
-        TopicPartition(topic, data.index), records: data.records, acks: request.acks, nowMs: now)
+      let tp = TopicPartition(topic, data.index)
+      let outcome = appendToPartition(tp, records: data.records, acks: request.acks, nowMs: now)
+      if let offset = outcome.commitOffset { commitOffsets[tp] = offset }
+      return outcome.response
     }
-    return request.acks == 0 ? .none : .now(response)
+    if request.acks == 0 { return .none }
+    var waiting: [DelayedProduce.Waiting] = []
+    if request.acks == -1 {
+      for (t, topic) in response.responses.enumerated() {
+        for (p, result) in topic.partitionResponses.enumerated() {
+          let tp = TopicPartition(topic.name, result.index)
+          guard let required = commitOffsets[tp], let partition = replicaManager.partition(tp),
+            required > partition.highWatermark
+          else { continue }
+          waiting.append(
+            .init(
+              topicIndex: t, partitionIndex: p, topicPartition: tp, partition: partition,
+              requiredOffset: required))
+        }
+      }
+    }
+    if waiting.isEmpty { return .now(response) }
+    let promise = context.eventLoop.makePromise(of: ProduceResponse.self)
+    let delayed = DelayedProduce(
+      replicaManager: replicaManager, response: response, waiting: waiting,
+      eventLoop: context.eventLoop, promise: promise)
+    context.eventLoop.execute { delayed.start(timeoutMs: Int64(request.timeoutMs)) }
+    return .later(promise.futureResult)
+  }
+
+  /// A partition's answer, and the offset the high watermark must pass for it to be committed.
+  struct PartitionAppendOutcome {
+    var response: ProduceResponse.PartitionProduceResponse
+    var commitOffset: Int64?
   }
 
   private static func produceResponse(
@@ -40,17 +71,18 @@ extension BrokerHandlers {
 
   private func appendToPartition(
     _ tp: TopicPartition, records: ByteBuffer?, acks: Int16, nowMs: Int64
-  ) -> ProduceResponse.PartitionProduceResponse {
-    func failure(_ code: ErrorCode, _ message: String? = nil)
-      -> ProduceResponse.PartitionProduceResponse
-    {
-      .init(errorCode: code.rawValue, baseOffset: -1, errorMessage: message)
+  ) -> PartitionAppendOutcome {
+    func failure(_ code: ErrorCode, _ message: String? = nil) -> PartitionAppendOutcome {
+      .init(response: .init(errorCode: code.rawValue, baseOffset: -1, errorMessage: message))
     }
     if tp.topic == GroupCoordinatorRuntime.topic {
       return failure(.invalidTopicException, "Cannot append to internal topic \(tp.topic)")
     }
     guard let partition = replicaManager.partition(tp) else {
       return failure(.unknownTopicOrPartition)
+    }
+    guard partition.isLeader else {
+      return failure(.notLeaderOrFollower, "This server is not the leader for \(tp)")
     }
     guard let records, records.readableBytes > 0 else {
       return failure(.invalidRecord, "Produce request has no records")
@@ -88,10 +120,11 @@ extension BrokerHandlers {
         return failure(error.errorCode, "\(error)")
       }
     }
-    if acks == -1 && config.minInsyncReplicas > 1 {
+    let isrSize = partition.isr.count
+    if acks == -1 && isrSize < partition.effectiveMinIsr {
       return failure(
         .notEnoughReplicas,
-        "The size of the current ISR (1) is insufficient to satisfy min.insync.replicas \(config.minInsyncReplicas)"
+        "The size of the current ISR \(partition.isr) is insufficient to satisfy the min.isr requirement of \(partition.effectiveMinIsr) for partition \(tp)"
       )
     }
     let appendTime: Int64? = config.messageTimestampType == .logAppendTime ? nowMs : nil
@@ -116,17 +149,20 @@ extension BrokerHandlers {
       return failure(.unknownServerError, "\(error)")
     }
     if info.isDuplicate {
-      // A producer's retry of a batch already in the log: answered as the original was.
+      // A producer's retry of a batch already in the log: answered as the original was,
+      // once that is committed.
       return .init(
-        errorCode: 0, baseOffset: info.firstOffset,
-        logAppendTimeMs: appendTime == nil ? -1 : info.maxTimestamp,
-        logStartOffset: info.logStartOffset)
+        response: .init(
+          errorCode: 0, baseOffset: info.firstOffset,
+          logAppendTimeMs: appendTime == nil ? -1 : info.maxTimestamp,
+          logStartOffset: info.logStartOffset),
+        commitOffset: info.lastOffset + 1)
     }
-    // A single node is the whole ISR: the append is committed at once.
-    _ = log.updateHighWatermark(info.logEndOffset)
-    replicaManager.fetchWaiters.notify(tp)
+    replicaManager.leaderAppended(partition)
     return .init(
-      errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: appendTime ?? -1,
-      logStartOffset: info.logStartOffset)
+      response: .init(
+        errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: appendTime ?? -1,
+        logStartOffset: info.logStartOffset),
+      commitOffset: info.lastOffset + 1)
   }
 }

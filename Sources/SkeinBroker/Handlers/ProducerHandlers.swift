@@ -20,19 +20,26 @@ extension BrokerHandlers {
     case (-1, _), (_, -1): return failure(.invalidRequest)
     default: break  // KIP-360: an idempotent producer always gets a fresh id.
     }
-    switch producerIds.generateProducerId() {
-    case .success(let id):
-      return .now(.init(errorCode: 0, producerId: id, producerEpoch: 0))
-    case .failure(let error):
-      logger.warning("cannot allocate producer ids: \(error.message)")
-      return failure(error.code)
+    let promise = context.eventLoop.makePromise(of: InitProducerIdResponse.self)
+    let producerIds = producerIds
+    let logger = logger
+    promise.completeWithTask {
+      switch await producerIds.generateProducerId() {
+      case .success(let id):
+        return InitProducerIdResponse(errorCode: 0, producerId: id, producerEpoch: 0)
+      case .failure(let error):
+        logger.warning("cannot allocate producer ids: \(error.message)")
+        return InitProducerIdResponse(
+          errorCode: error.code.rawValue, producerId: -1, producerEpoch: -1)
+      }
     }
+    return .later(promise.futureResult)
   }
 
   func describeProducers(_ request: DescribeProducersRequest, _ context: RequestContext)
     -> Reply<DescribeProducersResponse>
   {
-    let image = controller.image
+    let image = metadata.image
     return .now(
       DescribeProducersResponse(
         topics: request.topics.map { topic in

@@ -33,15 +33,15 @@ extension BrokerHandlers {
       var assignments: [Int32: [Int32]] = [:]
       for a in topic.assignments { assignments[a.partitionIndex] = a.brokerIds }
       let decide = { (image: MetadataImage) in
-        self.controller.decisions.createTopic(
+        self.decisions.createTopic(
           name: topic.name, partitions: partitions, replicationFactor: replication,
           assignments: assignments, configs: configs, image: image)
       }
       let outcome: Result<MetadataImage, ControllerError>
       if request.validateOnly {
-        outcome = decide(controller.image).map { _ in controller.image }
+        outcome = decide(metadata.image).map { _ in metadata.image }
       } else {
-        outcome = controller.perform(decide)
+        outcome = performOnController(decide)
       }
       switch outcome {
       case .failure(let error):
@@ -84,7 +84,7 @@ extension BrokerHandlers {
           }))
     }
     let results = targets.map { target -> DeleteTopicsResponse.DeletableTopicResult in
-      let image = controller.image
+      let image = metadata.image
       let name = target.name ?? image.topicNamesById[target.id]
       guard let name else {
         return .init(
@@ -97,7 +97,7 @@ extension BrokerHandlers {
           name: name, topicId: id, errorCode: ErrorCode.invalidRequest.rawValue,
           errorMessage: "Topic \(name) is an internal topic and cannot be deleted.")
       }
-      switch controller.perform({ controller.decisions.deleteTopic(name: name, image: $0) }) {
+      switch performOnController({ decisions.deleteTopic(name: name, image: $0) }) {
       case .success:
         return .init(name: name, topicId: id, errorCode: 0)
       case .failure(let error):
@@ -115,12 +115,12 @@ extension BrokerHandlers {
       topic -> CreatePartitionsResponse.CreatePartitionsTopicResult in
       let assignments = topic.assignments.flatMap { $0.isEmpty ? nil : $0.map(\.brokerIds) }
       let decide = { (image: MetadataImage) in
-        self.controller.decisions.createPartitions(
+        self.decisions.createPartitions(
           topic: topic.name, count: topic.count, assignments: assignments, image: image)
       }
       let outcome =
         request.validateOnly
-        ? decide(controller.image).map { _ in controller.image } : controller.perform(decide)
+        ? decide(metadata.image).map { _ in metadata.image } : performOnController(decide)
       switch outcome {
       case .success: return .init(name: topic.name, errorCode: 0)
       case .failure(let error):

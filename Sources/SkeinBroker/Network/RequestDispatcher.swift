@@ -10,13 +10,32 @@ enum Dispatched {
   case close(String)
 }
 
-/// Reads a request frame's header, checks the API and version against what Skein serves,
-/// decodes the body and routes it to the handler of its API family.
-final class RequestDispatcher: Sendable {
-  let handlers: BrokerHandlers
+/// The APIs one listener serves and the handlers behind them: the client listener's
+/// `BrokerApis`, the controller listener's `ControllerApis`.
+protocol ApiRouter: Sendable {
+  /// The APIs and versions this listener serves, as its ApiVersions advertises them.
+  var supportedApis: [ApiKey: ClosedRange<Int16>] { get }
+  /// Decodes the body of a request whose header has been read and answers it.
+  func route(_ body: inout ByteBuffer, _ context: RequestContext) -> Dispatched
+}
 
-  init(handlers: BrokerHandlers) {
-    self.handlers = handlers
+extension ApiRouter {
+  /// The ApiVersions entries, ordered by key.
+  var apiVersionsEntries: [ApiVersionsResponse.ApiVersion] {
+    supportedApis.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+      ApiVersionsResponse.ApiVersion(
+        apiKey: $0.key.rawValue, minVersion: $0.value.lowerBound, maxVersion: $0.value.upperBound)
+    }
+  }
+}
+
+/// Reads a request frame's header, checks the API and version against what the listener
+/// serves, and hands the body to the listener's router.
+final class RequestDispatcher: Sendable {
+  let router: any ApiRouter
+
+  init(router: any ApiRouter) {
+    self.router = router
   }
 
   func dispatch(frame: ByteBuffer, remoteAddress: String, eventLoop: any EventLoop) -> Dispatched {
@@ -25,15 +44,14 @@ final class RequestDispatcher: Sendable {
       let version = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self),
       let correlationId = frame.getInteger(at: frame.readerIndex + 4, as: Int32.self)
     else { return .close("request of \(frame.readableBytes) bytes is shorter than a header") }
-    guard let apiKey = ApiKey(rawValue: rawKey), let served = SupportedApis.versions[apiKey] else {
+    guard let apiKey = ApiKey(rawValue: rawKey), let served = router.supportedApis[apiKey] else {
       return .close("unknown or unsupported API key \(rawKey)")
     }
     guard served.contains(version) else {
       if apiKey == .apiVersions {
         // KIP-511: answer in a v0 body so the client can pick a version it shares with us.
         let response = ApiVersionsResponse(
-          errorCode: ErrorCode.unsupportedVersion.rawValue,
-          apiKeys: SupportedApis.apiVersionsEntries)
+          errorCode: ErrorCode.unsupportedVersion.rawValue, apiKeys: router.apiVersionsEntries)
         return .response([
           .bytes(Self.encode(response, apiKey: apiKey, version: 0, correlationId: correlationId))
         ])
@@ -49,52 +67,11 @@ final class RequestDispatcher: Sendable {
     let context = RequestContext(
       apiKey: apiKey, apiVersion: version, correlationId: correlationId, clientId: header.clientId,
       remoteAddress: remoteAddress, eventLoop: eventLoop)
-    let h = handlers
-    switch apiKey {
-    case .apiVersions: return run(ApiVersionsRequest.self, &body, context, h.apiVersions)
-    case .metadata: return run(MetadataRequest.self, &body, context, h.metadata)
-    case .produce: return run(ProduceRequest.self, &body, context, h.produce)
-    case .fetch: return runFetch(&body, context)
-    case .listOffsets: return run(ListOffsetsRequest.self, &body, context, h.listOffsets)
-    case .createTopics: return run(CreateTopicsRequest.self, &body, context, h.createTopics)
-    case .deleteTopics: return run(DeleteTopicsRequest.self, &body, context, h.deleteTopics)
-    case .createPartitions:
-      return run(CreatePartitionsRequest.self, &body, context, h.createPartitions)
-    case .deleteRecords: return run(DeleteRecordsRequest.self, &body, context, h.deleteRecords)
-    case .describeConfigs:
-      return run(DescribeConfigsRequest.self, &body, context, h.describeConfigs)
-    case .alterConfigs: return run(AlterConfigsRequest.self, &body, context, h.alterConfigs)
-    case .incrementalAlterConfigs:
-      return run(IncrementalAlterConfigsRequest.self, &body, context, h.incrementalAlterConfigs)
-    case .describeCluster:
-      return run(DescribeClusterRequest.self, &body, context, h.describeCluster)
-    case .describeLogDirs:
-      return run(DescribeLogDirsRequest.self, &body, context, h.describeLogDirs)
-    case .findCoordinator:
-      return run(FindCoordinatorRequest.self, &body, context, h.findCoordinator)
-    case .joinGroup: return run(JoinGroupRequest.self, &body, context, h.joinGroup)
-    case .syncGroup: return run(SyncGroupRequest.self, &body, context, h.syncGroup)
-    case .heartbeat: return run(HeartbeatRequest.self, &body, context, h.heartbeat)
-    case .leaveGroup: return run(LeaveGroupRequest.self, &body, context, h.leaveGroup)
-    case .offsetCommit: return run(OffsetCommitRequest.self, &body, context, h.offsetCommit)
-    case .offsetFetch: return run(OffsetFetchRequest.self, &body, context, h.offsetFetch)
-    case .offsetDelete: return run(OffsetDeleteRequest.self, &body, context, h.offsetDelete)
-    case .listGroups: return run(ListGroupsRequest.self, &body, context, h.listGroups)
-    case .describeGroups: return run(DescribeGroupsRequest.self, &body, context, h.describeGroups)
-    case .deleteGroups: return run(DeleteGroupsRequest.self, &body, context, h.deleteGroups)
-    case .consumerGroupHeartbeat:
-      return run(ConsumerGroupHeartbeatRequest.self, &body, context, h.consumerGroupHeartbeat)
-    case .consumerGroupDescribe:
-      return run(ConsumerGroupDescribeRequest.self, &body, context, h.consumerGroupDescribe)
-    case .initProducerId: return run(InitProducerIdRequest.self, &body, context, h.initProducerId)
-    case .describeProducers:
-      return run(DescribeProducersRequest.self, &body, context, h.describeProducers)
-    default:
-      return .close("\(apiKey.name) is advertised but has no handler")
-    }
+    return router.route(&body, context)
   }
 
-  private func run<R: KafkaRequestMessage>(
+  /// Decodes a request body, runs `handler` and frames its answer.
+  static func run<R: KafkaRequestMessage>(
     _: R.Type, _ body: inout ByteBuffer, _ context: RequestContext,
     _ handler: (R, RequestContext) -> Reply<R.Response>
   ) -> Dispatched {
@@ -128,7 +105,10 @@ final class RequestDispatcher: Sendable {
   }
 
   /// Fetch answers keep their records in the segment files until the socket write.
-  private func runFetch(_ body: inout ByteBuffer, _ context: RequestContext) -> Dispatched {
+  static func runFetch(
+    _ body: inout ByteBuffer, _ context: RequestContext,
+    _ handler: (FetchRequest, RequestContext) -> Reply<FileBackedFetchResponse>
+  ) -> Dispatched {
     let request: FetchRequest
     do {
       request = try FetchRequest(from: &body, version: context.apiVersion)
@@ -142,11 +122,27 @@ final class RequestDispatcher: Sendable {
       return ZeroCopyFetchEncoder.parts(
         framed: framed, slices: result.slices, compact: ApiKey.fetch.isFlexible(context.apiVersion))
     }
-    switch handlers.fetch(request, context) {
+    switch handler(request, context) {
     case .now(let result): return .response(encode(result))
     case .later(let future): return .deferred(future.map(encode))
     case .none: return .noResponse
     }
+  }
+
+  /// Frames a response body that is already encoded (one relayed from the controller).
+  static func frame(encodedBody: ByteBuffer, apiKey: ApiKey, version: Int16, correlationId: Int32)
+    -> ByteBuffer
+  {
+    var buffer = ByteBufferAllocator().buffer(capacity: encodedBody.readableBytes + 16)
+    buffer.writeInteger(Int32(0))
+    buffer.writeInteger(correlationId)
+    if apiKey != .apiVersions && apiKey.isFlexible(version) {
+      buffer.writeUnsignedVarint(0)
+    }
+    var body = encodedBody
+    buffer.writeBuffer(&body)
+    buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
+    return buffer
   }
 
   /// Frames a response: size, response header (v1 for flexible versions, except ApiVersions),

@@ -2,24 +2,142 @@ import KafkaProtocol
 import Logging
 import SkeinCluster
 import SkeinStorage
+import NIOCore
 import Synchronization
 
 /// The partitions this broker hosts, kept in line with the metadata image: logs are created
-/// for new replicas and deleted with their topics. Produce and fetch find partitions here.
+/// for new replicas and deleted with their topics, and each partition takes the role the image
+/// gives it — leader (tracking followers, moving the high watermark, proposing ISR changes)
+/// or follower (fetched by a replica fetcher). Produce and fetch find partitions here.
 final class ReplicaManager: Sendable {
   let nodeId: Int32
   let logManager: LogManager
+  let settings: ReplicationSettings
+  /// Fetches waiting for data: consumers (woken when the high watermark moves) and
+  /// followers (woken by appends).
   let fetchWaiters = FetchWaitList()
+  /// acks=all produces waiting for the ISR, woken when the high watermark moves.
+  let produceWaiters = FetchWaitList()
   private let partitions = Mutex<[TopicPartition: Partition]>([:])
   /// Topic defaults from server.properties.
   let staticDefaults: LogConfig
   private let logger: Logger
+  /// Set once the broker side is wired to the controller (`attach`).
+  private let wiring = Mutex<Wiring?>(nil)
+  private let brokerEpochValue = Mutex<Int64>(-1)
+  private let currentImage = Mutex(MetadataImage())
 
-  init(nodeId: Int32, logManager: LogManager, staticDefaults: LogConfig, logger: Logger) {
+  private struct Wiring: Sendable {
+    var fetchers: ReplicaFetcherManager
+    var alterPartition: AlterPartitionManager
+  }
+
+  init(
+    nodeId: Int32, logManager: LogManager, staticDefaults: LogConfig,
+    settings: ReplicationSettings = ReplicationSettings(), logger: Logger
+  ) {
     self.nodeId = nodeId
     self.logManager = logManager
     self.staticDefaults = staticDefaults
+    self.settings = settings
     self.logger = logger
+  }
+
+  /// This broker's epoch at the controller (-1 before registration).
+  var brokerEpoch: Int64 { brokerEpochValue.withLock { $0 } }
+  func setBrokerEpoch(_ epoch: Int64) { brokerEpochValue.withLock { $0 = epoch } }
+
+  /// Connects replication to the cluster: fetchers reach leaders at the addresses the image
+  /// gives, ISR changes go to the controller.
+  func attach(controller: any ControllerChannel, eventLoopGroup: any EventLoopGroup) {
+    let image = currentImage
+    let fetchers = ReplicaFetcherManager(
+      localId: nodeId, settings: settings,
+      address: { id in
+        image.withLock { $0.brokers[id] }.map { ($0.host, Int($0.port)) }
+      },
+      brokerEpoch: { [brokerEpochValue] in brokerEpochValue.withLock { $0 } },
+      onAppend: { [fetchWaiters] tp in fetchWaiters.notify(tp) },
+      eventLoopGroup: eventLoopGroup, logger: logger)
+    let alter = AlterPartitionManager(
+      localId: nodeId, channel: controller,
+      brokerEpoch: { [brokerEpochValue] in brokerEpochValue.withLock { $0 } }, logger: logger)
+    wiring.withLock { $0 = Wiring(fetchers: fetchers, alterPartition: alter) }
+  }
+
+  func shutdown() {
+    wiring.withLock { $0 }?.fetchers.shutdown()
+  }
+
+  /// The high watermark of `partition` moved: wake the produces and fetches that wait on it.
+  func highWatermarkMoved(_ tp: TopicPartition) {
+    produceWaiters.notify(tp)
+    fetchWaiters.notify(tp)
+  }
+
+  /// A follower fetched `partition` from `fetchOffset`: record it, move the high watermark,
+  /// propose it for the ISR when it qualifies.
+  func recordFollowerFetch(
+    _ partition: Partition, replica: Int32, fetchOffset: Int64, brokerEpoch: Int64
+  ) {
+    let outcome = partition.recordFollowerFetch(
+      replica: replica, fetchOffset: fetchOffset, brokerEpoch: brokerEpoch,
+      nowMs: currentTimeMillis())
+    if outcome.highWatermarkMoved { highWatermarkMoved(partition.topicPartition) }
+    if let change = outcome.isrChange { submit(change, for: partition) }
+  }
+
+  /// A leader appended: with the ISR of this node alone, the append is committed at once.
+  func leaderAppended(_ partition: Partition) {
+    if partition.maybeAdvanceHighWatermark(nowMs: currentTimeMillis()) {
+      highWatermarkMoved(partition.topicPartition)
+    } else {
+      // Followers long-poll for new data.
+      fetchWaiters.notify(partition.topicPartition)
+    }
+  }
+
+  /// KIP-392 with Kafka's RackAwareReplicaSelector: for a consumer in `clientRack`, the most
+  /// caught-up in-sync follower in that rack holding `fetchOffset`; nil to read from the leader
+  /// (no selector, no client rack, the leader in that rack, or no such follower).
+  func preferredReadReplica(
+    _ partition: Partition, clientRack: String, fetchOffset: Int64, image: MetadataImage
+  ) -> Int32? {
+    guard settings.rackAwareSelector, !clientRack.isEmpty,
+      image.brokers[nodeId]?.rack != clientRack, let leader = partition.leaderState
+    else { return nil }
+    let candidates = leader.isr.compactMap { id -> (Int32, Int64)? in
+      guard id != nodeId, let broker = image.brokers[id], !broker.fenced,
+        broker.rack == clientRack, let follower = leader.followers[id],
+        follower.logEndOffset >= fetchOffset
+      else { return nil }
+      return (id, follower.logEndOffset)
+    }
+    return candidates.max { a, b in a.1 < b.1 || (a.1 == b.1 && a.0 > b.0) }?.0
+  }
+
+  /// Kafka's isr-expiration task: leaders drop followers that fell behind.
+  func shrinkIsrs() {
+    let now = currentTimeMillis()
+    for partition in partitions.withLock({ Array($0.values) }) where partition.isLeader {
+      if let change = partition.isrShrink(nowMs: now) {
+        logger.info(
+          "shrinking ISR of \(partition.topicPartition) from \(partition.isr) to \(change.proposedIsr)"
+        )
+        submit(change, for: partition)
+      }
+    }
+  }
+
+  private func submit(_ change: PartitionLeaderState.PendingIsrChange, for partition: Partition) {
+    guard let alter = wiring.withLock({ $0 })?.alterPartition else {
+      partition.isrChangeSettled(
+        leaderEpoch: partition.leaderEpoch, isr: nil, partitionEpoch: nil,
+        nowMs: currentTimeMillis())
+      return
+    }
+    let tp = partition.topicPartition
+    alter.submit(change, for: partition) { [weak self] in self?.highWatermarkMoved(tp) }
   }
 
   /// Topic defaults in force: server.properties overlaid with dynamic broker configs
@@ -64,20 +182,23 @@ final class ReplicaManager: Sendable {
     return nil
   }
 
-  /// Brings hosted partitions in line with `image`.
+  /// Brings hosted partitions in line with `image`: opens logs for new replicas, gives each
+  /// partition its role, starts and stops fetching, deletes the logs of deleted topics.
   func apply(_ image: MetadataImage) {
+    currentImage.withLock { $0 = image }
     let now = currentTimeMillis()
-    var wanted: [TopicPartition: (KafkaUuid, Int32, LogConfig)] = [:]
+    let fenced = image.brokers[nodeId]?.fenced ?? true
+    var wanted: [TopicPartition: (KafkaUuid, PartitionInfo, LogConfig)] = [:]
     for topic in image.topics.values {
       let config = logConfig(for: topic.name, image: image)
       for p in topic.partitions where p.replicas.contains(nodeId) {
-        wanted[TopicPartition(topic.name, p.partition)] = (topic.id, p.leaderEpoch, config)
+        wanted[TopicPartition(topic.name, p.partition)] = (topic.id, p, config)
       }
     }
     let current = partitions.withLock { $0 }
     var next: [TopicPartition: Partition] = [:]
-    for (tp, (topicId, epoch, config)) in wanted {
-      if let existing = current[tp], existing.topicId == topicId, existing.leaderEpoch == epoch {
+    for (tp, (topicId, _, config)) in wanted {
+      if let existing = current[tp], existing.topicId == topicId {
         if existing.log.config != config { existing.log.updateConfig(config) }
         next[tp] = existing
         continue
@@ -87,14 +208,42 @@ final class ReplicaManager: Sendable {
           try logManager.deleteLog(tp)
         }
         let log = try logManager.getOrCreateLog(tp, topicId: topicId, config: config, nowMs: now)
-        _ = log.updateHighWatermark(log.logEndOffset)
-        next[tp] = Partition(topicPartition: tp, topicId: topicId, log: log, leaderEpoch: epoch)
+        next[tp] = Partition(
+          topicPartition: tp, topicId: topicId, log: log, localId: nodeId, settings: settings)
       } catch {
         logger.error("cannot open log for \(tp): \(error)")
       }
     }
     partitions.withLock { $0 = next }
+    let fetchers = wiring.withLock { $0 }?.fetchers
+    for (tp, partition) in next {
+      guard var info = wanted[tp]?.1 else { continue }
+      // A fenced broker (not yet caught up, or cut off) serves nothing as leader.
+      if fenced && info.leader == nodeId { info.leader = -1 }
+      switch partition.apply(info, nowMs: now) {
+      case .becameLeader:
+        fetchers?.stopFollowing(tp)
+        logger.info("\(tp): leader in epoch \(info.leaderEpoch), ISR \(info.isr)")
+        highWatermarkMoved(tp)
+      case .becameFollower(let leaderId):
+        logger.info("\(tp): follower of \(leaderId) in epoch \(info.leaderEpoch)")
+        fetchers?.follow(partition, leaderId: leaderId)
+        // Produces waiting on this partition will not be committed by us.
+        produceWaiters.notify(tp)
+      case .becameOffline:
+        fetchers?.stopFollowing(tp)
+        produceWaiters.notify(tp)
+      case .unchanged:
+        if case .follower(let leaderId) = partition.role, fetchers != nil {
+          // Re-add: a fetcher that backed off after an epoch error retries at once.
+          fetchers?.follow(partition, leaderId: leaderId)
+        } else if partition.isLeader, partition.maybeAdvanceHighWatermark(nowMs: now) {
+          highWatermarkMoved(tp)
+        }
+      }
+    }
     for tp in current.keys where wanted[tp] == nil {
+      fetchers?.stopFollowing(tp)
       do {
         try logManager.deleteLog(tp)
         logger.info("deleted log \(tp)")
@@ -102,6 +251,7 @@ final class ReplicaManager: Sendable {
         logger.error("cannot delete log for \(tp): \(error)")
       }
       fetchWaiters.notify(tp)
+      produceWaiters.notify(tp)
     }
     // Logs on disk for partitions the metadata no longer assigns here (deleted while down).
     // A log that merely failed to open stays on disk.
