@@ -141,10 +141,11 @@ public struct MetadataImage: Sendable {
   public func partitions(where filter: (PartitionInfo) -> Bool = { _ in true }) -> [TopicPartition]
   {
     var result: [TopicPartition] = []
-    for (name, topic) in topics {
+    for name in topics.keys.sorted() {
+      guard let topic = topics[name] else { continue }
       for p in topic.partitions where filter(p) { result.append(TopicPartition(name, p.partition)) }
     }
-    return result.sorted()
+    return result
   }
 
   public mutating func apply(_ record: MetadataRecord) {
