@@ -91,8 +91,9 @@ extension ControllerDecisions {
     guard Set(ids).count == ids.count, ids.allSatisfy(partition.replicas.contains),
       ids.contains(partition.leader)
     else { return .invalidRequest }
-    guard data.leaderRecoveryState == PartitionInfo.recovered
-      || data.leaderRecoveryState == PartitionInfo.recovering
+    guard
+      data.leaderRecoveryState == PartitionInfo.recovered
+        || data.leaderRecoveryState == PartitionInfo.recovering
     else { return .invalidRequest }
     if data.leaderRecoveryState == PartitionInfo.recovering && ids.count > 1 {
       return .invalidRequest

@@ -90,7 +90,8 @@ extension ControllerDecisions {
     if broker.fenced {
       if request.wantShutDown {
         return .success(
-          BrokerHeartbeatOutcome(records: [], isCaughtUp: caughtUp, isFenced: true, shouldShutDown: true))
+          BrokerHeartbeatOutcome(
+            records: [], isCaughtUp: caughtUp, isFenced: true, shouldShutDown: true))
       }
       if !request.wantFence && caughtUp && !broker.inControlledShutdown {
         add([.unfenceBroker(UnfenceBrokerRecord(id: id, epoch: broker.epoch))])

@@ -11,8 +11,7 @@ extension ControllerDecisions {
 
   /// Preferred-leader elections for up to `maxElections` imbalanced partitions whose preferred
   /// replica can lead now.
-  public func balancePartitionLeaders(image: MetadataImage, maxElections: Int) -> [MetadataRecord]
-  {
+  public func balancePartitionLeaders(image: MetadataImage, maxElections: Int) -> [MetadataRecord] {
     var records: [MetadataRecord] = []
     for tp in imbalanced(image: image) {
       guard records.count < maxElections else { break }

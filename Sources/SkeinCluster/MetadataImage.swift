@@ -216,8 +216,9 @@ public struct MetadataImage: Sendable {
 
   /// Applies a registration change to the broker of that id and epoch; a record for another
   /// registration (an older epoch) changes nothing, as in Kafka.
-  private mutating func changeBroker(_ id: Int32, epoch: Int64, _ change: (inout BrokerInfo) -> Void)
-  {
+  private mutating func changeBroker(
+    _ id: Int32, epoch: Int64, _ change: (inout BrokerInfo) -> Void
+  ) {
     guard var broker = brokers[id], broker.epoch == epoch else { return }
     change(&broker)
     brokers[id] = broker

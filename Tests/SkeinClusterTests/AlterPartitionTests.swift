@@ -22,14 +22,17 @@ import Testing
       partitionIndex: partition, leaderEpoch: leaderEpoch ?? p?.leaderEpoch ?? 0,
       newIsr: version < 3 ? isr : [],
       newIsrWithEpochs: version >= 3
-        ? isr.map { .init(brokerId: $0, brokerEpoch: epochs[$0] ?? c.image.brokers[$0]?.epoch ?? -1) }
+        ? isr.map {
+          .init(brokerId: $0, brokerEpoch: epochs[$0] ?? c.image.brokers[$0]?.epoch ?? -1)
+        }
         : [],
       leaderRecoveryState: recovery, partitionEpoch: partitionEpoch ?? p?.partitionEpoch ?? 0)
     return AlterPartitionRequest(
       brokerId: brokerId, brokerEpoch: c.image.brokers[brokerId]?.epoch ?? -1,
       topics: [
         .init(
-          topicName: version < 2 ? "t" : "", topicId: version >= 2 ? (c.image.topicId(of: "t") ?? .zero) : .zero,
+          topicName: version < 2 ? "t" : "",
+          topicId: version >= 2 ? (c.image.topicId(of: "t") ?? .zero) : .zero,
           partitions: [data])
       ])
   }
@@ -45,15 +48,19 @@ import Testing
   @Test func shrinkAndExpandReturnTheCommittedState() throws {
     var (c, _) = cluster()
     for version: Int16 in [0, 1, 2, 3] {
-      let shrunk = try #require(send(&c, request(c, isr: [1, 2], version: version), version: version))
+      let shrunk = try #require(
+        send(&c, request(c, isr: [1, 2], version: version), version: version))
       #expect(shrunk.errorCode == 0 && shrunk.isr == [1, 2] && shrunk.leaderId == 1)
-      #expect(shrunk.leaderEpoch == 0 && shrunk.partitionEpoch == c.partition("t", 0)?.partitionEpoch)
-      let grown = try #require(send(&c, request(c, isr: [1, 2, 3], version: version), version: version))
+      #expect(
+        shrunk.leaderEpoch == 0 && shrunk.partitionEpoch == c.partition("t", 0)?.partitionEpoch)
+      let grown = try #require(
+        send(&c, request(c, isr: [1, 2, 3], version: version), version: version))
       #expect(grown.errorCode == 0 && grown.isr == [1, 2, 3])
     }
     #expect(c.partition("t", 0)?.partitionEpoch == 8)
     // The same ISR again: answered with the committed state, nothing written.
-    let (same, records) = c.decisions.alterPartition(request(c, isr: [1, 2, 3]), version: 3, image: c.image)
+    let (same, records) = c.decisions.alterPartition(
+      request(c, isr: [1, 2, 3]), version: 3, image: c.image)
     #expect(records.isEmpty && same.topics.first?.partitions.first?.errorCode == 0)
   }
 
@@ -79,7 +86,9 @@ import Testing
     #expect(error(request(c, isr: [1, 2, 3], epochs: [3: 77])) == .ineligibleReplica)
     var fenced = c
     fenced.apply(fenced.decisions.fenceBroker(3, image: fenced.image))
-    #expect(send(&fenced, request(fenced, isr: [1, 2, 3])).map(\.errorCode) == ErrorCode.ineligibleReplica.rawValue)
+    #expect(
+      send(&fenced, request(fenced, isr: [1, 2, 3])).map(\.errorCode)
+        == ErrorCode.ineligibleReplica.rawValue)
     #expect(
       send(&fenced, request(fenced, isr: [1, 2, 3], version: 1), version: 1).map(\.errorCode)
         == ErrorCode.operationNotAttempted.rawValue)
@@ -88,7 +97,9 @@ import Testing
     var moved = c
     moved.apply(moved.decisions.fenceBroker(1, image: moved.image))
     _ = moved.heartbeat(1)
-    #expect(send(&moved, request(c, isr: [1, 2], brokerId: 1)).map(\.errorCode) == ErrorCode.fencedLeaderEpoch.rawValue)
+    #expect(
+      send(&moved, request(c, isr: [1, 2], brokerId: 1)).map(\.errorCode)
+        == ErrorCode.fencedLeaderEpoch.rawValue)
   }
 
   @Test func unknownTopicsAndSenders() {
@@ -96,12 +107,14 @@ import Testing
     var byName = request(c, isr: [1, 2], version: 1)
     byName.topics[0].topicName = "nope"
     #expect(
-      c.decisions.alterPartition(byName, version: 1, image: c.image).0.topics.first?.partitions.first?.errorCode
+      c.decisions.alterPartition(byName, version: 1, image: c.image).0.topics.first?.partitions
+        .first?.errorCode
         == ErrorCode.unknownTopicOrPartition.rawValue)
     var byId = request(c, isr: [1, 2], version: 2)
     byId.topics[0].topicId = KafkaUuid(high: 1, low: 1)
     #expect(
-      c.decisions.alterPartition(byId, version: 2, image: c.image).0.topics.first?.partitions.first?.errorCode
+      c.decisions.alterPartition(byId, version: 2, image: c.image).0.topics.first?.partitions.first?
+        .errorCode
         == ErrorCode.unknownTopicId.rawValue)
     var stale = request(c, isr: [1, 2])
     stale.brokerEpoch = 42

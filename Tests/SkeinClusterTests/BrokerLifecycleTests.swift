@@ -74,15 +74,15 @@ import Testing
     var c = ClusterFixture()
     c.start([1])
     let unknown = BrokerHeartbeatRequest(brokerId: 7, brokerEpoch: 0, currentMetadataOffset: 0)
-    #expect(code(c.decisions.brokerHeartbeat(unknown, nowMs: 0, image: c.image)) == .brokerIdNotRegistered)
+    #expect(
+      code(c.decisions.brokerHeartbeat(unknown, nowMs: 0, image: c.image)) == .brokerIdNotRegistered
+    )
     let stale = BrokerHeartbeatRequest(brokerId: 1, brokerEpoch: 99, currentMetadataOffset: 0)
     #expect(code(c.decisions.brokerHeartbeat(stale, nowMs: 0, image: c.image)) == .staleBrokerEpoch)
   }
 
   @Test func fencingMovesLeadershipAndKeepsTheLastReplicaStanding() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2, 3], [2, 1], [1]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2, 3], [2, 1], [1]])
     c.apply(c.decisions.fenceBroker(1, image: c.image))
     #expect(c.image.brokers[1]?.fenced == true)
     let p0 = try #require(c.partition("t", 0))
@@ -104,9 +104,7 @@ import Testing
   }
 
   @Test func wantFenceFencesTheBroker() throws {
-    var c = ClusterFixture()
-    c.start([1, 2])
-    _ = c.createTopic("t", [[1, 2]])
+    var c = ClusterFixture(brokers: [1, 2], t: [[1, 2]])
     let outcome = try c.heartbeat(1, wantFence: true).get()
     #expect(outcome.isFenced && !outcome.shouldShutDown)
     #expect(outcome.records.first == .fenceBroker(FenceBrokerRecord(id: 1, epoch: 0)))
@@ -116,9 +114,7 @@ import Testing
   }
 
   @Test func controlledShutdownMovesLeadershipsThenLetsTheBrokerGo() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2, 3], [2, 1, 3], [1]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2, 3], [2, 1, 3], [1]])
     let first = try c.heartbeat(1, wantShutDown: true).get()
     #expect(!first.shouldShutDown && !first.isFenced)
     #expect(
@@ -139,9 +135,7 @@ import Testing
   }
 
   @Test func reRegistrationTakesTheOldRegistrationOutOfTheIsrs() throws {
-    var c = ClusterFixture()
-    c.start([1, 2])
-    _ = c.createTopic("t", [[1, 2]])
+    var c = ClusterFixture(brokers: [1, 2], t: [[1, 2]])
     var tracker = BrokerHeartbeatTracker()
     tracker.touch(brokerId: 1, nowMs: 0)
     c.apply(c.decisions.fenceBroker(1, image: c.image))
@@ -201,7 +195,8 @@ import Testing
     image.apply(.fenceBroker(FenceBrokerRecord(id: 0, epoch: 7)))
     #expect(image.brokers[0]?.fenced == false)
     image.apply(
-      .brokerRegistrationChange(BrokerRegistrationChangeRecord(brokerId: 0, brokerEpoch: 1, fenced: 1)))
+      .brokerRegistrationChange(
+        BrokerRegistrationChangeRecord(brokerId: 0, brokerEpoch: 1, fenced: 1)))
     #expect(image.brokers[0]?.fenced == true)
     image.apply(
       .brokerRegistrationChange(

@@ -9,6 +9,14 @@ struct ClusterFixture {
   /// The metadata log offset the next record gets (broker epochs are registration offsets).
   var nextOffset: Int64 = 0
 
+  init() {}
+
+  /// Brokers started, and topic "t" with these replica assignments.
+  init(brokers: [Int32], t assignments: [[Int32]]) {
+    start(brokers)
+    _ = createTopic("t", assignments)
+  }
+
   mutating func apply(_ records: [MetadataRecord]) {
     for r in records { image.apply(r) }
     nextOffset += Int64(records.count)

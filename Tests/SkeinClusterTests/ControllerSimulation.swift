@@ -157,7 +157,9 @@ struct ControllerSimulation {
     while let first = inFlight.first, first.deliverAt <= time {
       inFlight.removeFirst()
       if first.toController {
-        if let answer = try controller.handle(first.message, from: first.broker, now: now, stats: &stats) {
+        if let answer = try controller.handle(
+          first.message, from: first.broker, now: now, stats: &stats)
+        {
           send(answer, toController: false, broker: first.broker, incarnation: first.incarnation)
         }
       } else {
@@ -222,7 +224,8 @@ struct ControllerSimulation {
         info.incarnationId == broker.incarnation
       else {
         throw InvariantViolation(
-          message: "broker \(broker.id) is not back: \(String(describing: image.brokers[broker.id]))")
+          message:
+            "broker \(broker.id) is not back: \(String(describing: image.brokers[broker.id]))")
       }
       guard broker.applied >= logLengthBeforeEnd else {
         throw InvariantViolation(
@@ -324,9 +327,11 @@ struct SimulatedController {
       if case .success(let outcome) = result {
         try append(outcome.records, stats: &stats)
         tracker.touch(brokerId: request.brokerId, nowMs: now)
-        if outcome.shouldShutDown && outcome.records.contains(where: {
-          if case .fenceBroker = $0 { return true } else { return false }
-        }) {
+        if outcome.shouldShutDown
+          && outcome.records.contains(where: {
+            if case .fenceBroker = $0 { return true } else { return false }
+          })
+        {
           stats.controlledShutdowns += 1
         }
       } else {
@@ -339,7 +344,11 @@ struct SimulatedController {
       try checker.checkAlterPartition(request, version: version, response: response, before: before)
       for topic in response.topics {
         for p in topic.partitions {
-          if p.errorCode == 0 { stats.alterPartitionAccepted += 1 } else { stats.alterPartitionRefused += 1 }
+          if p.errorCode == 0 {
+            stats.alterPartitionAccepted += 1
+          } else {
+            stats.alterPartitionRefused += 1
+          }
         }
       }
       try append(records, stats: &stats)
@@ -439,7 +448,9 @@ struct SimulatedBroker {
     var recovery = p.leaderRecoveryState
     if recovery == PartitionInfo.recovering {
       recovery = PartitionInfo.recovered
-    } else if Bool.random(using: &rng), let out = isr.filter({ $0 != id }).randomElement(using: &rng) {
+    } else if Bool.random(using: &rng),
+      let out = isr.filter({ $0 != id }).randomElement(using: &rng)
+    {
       isr.removeAll { $0 == out }
     } else if let candidate = p.replicas.filter({ !isr.contains($0) }).randomElement(using: &rng) {
       isr.append(candidate)
@@ -521,7 +532,9 @@ struct InvariantChecker {
       tp = TopicPartition(name, r.partitionId)
     default: return
     }
-    guard let post = after.partition(tp) else { throw InvariantViolation(message: "\(tp) vanished") }
+    guard let post = after.partition(tp) else {
+      throw InvariantViolation(message: "\(tp) vanished")
+    }
     let pre = before.partition(tp)
     if let last = lastEpochs[tp] {
       guard post.leaderEpoch >= last.leader, post.partitionEpoch > last.partition else {
@@ -544,7 +557,8 @@ struct InvariantChecker {
           post.leaderRecoveryState == PartitionInfo.recovering
         else {
           throw InvariantViolation(
-            message: "\(tp) leader \(post.leader) was not in the ISR \(pre.isr) before its election")
+            message: "\(tp) leader \(post.leader) was not in the ISR \(pre.isr) before its election"
+          )
         }
         stats.uncleanElections += 1
       }
@@ -562,7 +576,9 @@ struct InvariantChecker {
     for (i, member) in p.isr.enumerated() {
       if !p.replicas.contains(member) || p.isr[(i + 1)...].contains(member) { valid = false }
     }
-    guard valid else { throw InvariantViolation(message: "\(tp) bad ISR \(p.isr) for replicas \(p.replicas)") }
+    guard valid else {
+      throw InvariantViolation(message: "\(tp) bad ISR \(p.isr) for replicas \(p.replicas)")
+    }
     guard p.leader == PartitionInfo.noLeader || p.isr.contains(p.leader) else {
       throw InvariantViolation(message: "\(tp) leader \(p.leader) not in ISR \(p.isr)")
     }

@@ -5,9 +5,7 @@ import Testing
 
 @Suite struct ElectLeadersTests {
   @Test func preferredElections() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2, 3], [2, 3, 1], [3, 1]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2, 3], [2, 3, 1], [3, 1]])
     c.apply(c.decisions.fenceBroker(1, image: c.image))
     let t0 = TopicPartition("t", 0)
     let t1 = TopicPartition("t", 1)
@@ -24,7 +22,8 @@ import Testing
     c.setIsr("t", 0, [2, 3, 1])
     #expect(c.decisions.imbalanced(image: c.image) == [t0])
     // All partitions: those needing no election are left out.
-    let (results, records) = c.decisions.electLeaders(type: .preferred, partitions: nil, image: c.image)
+    let (results, records) = c.decisions.electLeaders(
+      type: .preferred, partitions: nil, image: c.image)
     #expect(results[t0] == .some(nil))
     #expect(results[t1] == nil)
     #expect(results.count == 1)
@@ -33,9 +32,7 @@ import Testing
   }
 
   @Test func uncleanElections() throws {
-    var c = ClusterFixture()
-    c.start([1, 2])
-    _ = c.createTopic("t", [[1, 2]])
+    var c = ClusterFixture(brokers: [1, 2], t: [[1, 2]])
     _ = c.createTopic("u", [[1, 2]])
     c.setIsr("t", 0, [1])
     c.setIsr("u", 0, [1])
@@ -57,9 +54,7 @@ import Testing
   }
 
   @Test func balancingMovesLeadersBackToThePreferredReplica() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2], [1, 3], [1, 2, 3]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2], [1, 3], [1, 2, 3]])
     c.apply(c.decisions.fenceBroker(1, image: c.image))
     #expect(c.decisions.balancePartitionLeaders(image: c.image, maxElections: 10).isEmpty)
     _ = c.heartbeat(1)
@@ -101,6 +96,8 @@ import Testing
     let placed = try c.decisions.createTopic(
       name: "w", partitions: 4, replicationFactor: 2, configs: [:], image: c.image
     ).get()
-    for case .partition(let r) in placed { #expect(!r.replicas.contains(1) && r.leader == r.replicas[0]) }
+    for case .partition(let r) in placed {
+      #expect(!r.replicas.contains(1) && r.leader == r.replicas[0])
+    }
   }
 }

@@ -13,9 +13,7 @@ import Testing
   }
 
   @Test func keepsAValidLeaderAndWritesOnlyTheIsr() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2, 3]])
+    let c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2, 3]])
     var e = try election(c)
     e.targetIsr = [1, 3]
     let record = try #require(e.build())
@@ -25,9 +23,7 @@ import Testing
   }
 
   @Test func electsTheFirstValidReplicaInAssignmentOrder() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 3, 2]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 3, 2]])
     c.apply(c.decisions.fenceBroker(1, image: c.image))
     // Broker 1 is gone: 3 comes before 2 in the assignment.
     #expect(c.partition("t", 0)?.leader == 3)
@@ -39,9 +35,7 @@ import Testing
   }
 
   @Test func uncleanElectionTakesAnAcceptableReplicaAndMarksRecovering() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2, 3]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2, 3]])
     c.setIsr("t", 0, [1])
     c.apply(c.decisions.fenceBroker(1, image: c.image))
     #expect(c.partition("t", 0)?.leader == -1 && c.partition("t", 0)?.isr == [1])
@@ -54,9 +48,7 @@ import Testing
   }
 
   @Test func preferredElection() throws {
-    var c = ClusterFixture()
-    c.start([1, 2, 3])
-    _ = c.createTopic("t", [[1, 2, 3]])
+    var c = ClusterFixture(brokers: [1, 2, 3], t: [[1, 2, 3]])
     c.apply(c.decisions.fenceBroker(1, image: c.image))
     #expect(c.partition("t", 0)?.leader == 2)
     // Preferred replica fenced: keep the current leader.
