@@ -12,15 +12,20 @@ struct AppendAnalysis {
   var bytes = 0
   /// Some batch carries a producer id (idempotent or transactional).
   var hasProducerIds = false
+  /// Some batch's partition leader epoch is above `latestLeaderEpoch`: the leader epoch
+  /// cache gets an entry.
+  var startsNewLeaderEpoch = false
 
   /// - Parameters:
   ///   - contiguous: each batch must start right after the previous one (leader path).
   ///   - verifyChecksums: check each batch's CRC32C (follower path; the leader path was
   ///     validated by the produce handler).
   ///   - maxMessageBytes: the largest batch accepted, nil for no limit.
-  init(_ records: ByteBuffer, contiguous: Bool, verifyChecksums: Bool, maxMessageBytes: Int?)
-    throws(StorageError)
-  {
+  ///   - latestLeaderEpoch: the newest epoch in the log's leader epoch cache, -1 for none.
+  init(
+    _ records: ByteBuffer, contiguous: Bool, verifyChecksums: Bool, maxMessageBytes: Int?,
+    latestLeaderEpoch: Int32 = -1
+  ) throws(StorageError) {
     var index = records.readerIndex
     while index < records.writerIndex {
       let header: RecordBatchHeader
@@ -56,6 +61,7 @@ struct AppendAnalysis {
       }
       lastOffset = header.lastOffset
       hasProducerIds = hasProducerIds || header.producerId >= 0
+      startsNewLeaderEpoch = startsNewLeaderEpoch || header.partitionLeaderEpoch > latestLeaderEpoch
       batchCount += 1
       index += size
     }
