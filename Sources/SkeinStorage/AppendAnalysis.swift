@@ -26,14 +26,8 @@ struct AppendAnalysis {
     _ records: ByteBuffer, contiguous: Bool, verifyChecksums: Bool, maxMessageBytes: Int?,
     latestLeaderEpoch: Int32 = -1
   ) throws(StorageError) {
-    var index = records.readerIndex
-    while index < records.writerIndex {
-      let header: RecordBatchHeader
-      do {
-        header = try RecordBatchHeader(peeking: records, at: index)
-      } catch {
-        throw .invalidBatch(error)
-      }
+    var batches = BatchHeaderCursor(records)
+    while let (header, index) = try batches.next() {
       let size = header.totalSize
       guard size <= records.writerIndex - index else { throw .invalidBatch(.truncated) }
       if let maxMessageBytes, size > maxMessageBytes {
@@ -63,8 +57,7 @@ struct AppendAnalysis {
       hasProducerIds = hasProducerIds || header.producerId >= 0
       startsNewLeaderEpoch = startsNewLeaderEpoch || header.partitionLeaderEpoch > latestLeaderEpoch
       batchCount += 1
-      index += size
     }
-    bytes = index - records.readerIndex
+    bytes = batches.index - records.readerIndex
   }
 }

@@ -295,19 +295,12 @@ public final class PartitionLog: @unchecked Sendable {
   /// Under appendLock: an entry for each batch of `records` whose partition leader epoch is
   /// newer than the cache's latest.
   private func assignLeaderEpochs(of records: ByteBuffer) throws(StorageError) {
-    var index = records.readerIndex
-    while index < records.writerIndex {
-      let header: RecordBatchHeader
-      do {
-        header = try RecordBatchHeader(peeking: records, at: index)
-      } catch {
-        throw .invalidBatch(error)
-      }
+    var batches = BatchHeaderCursor(records)
+    while let (header, _) = try batches.next() {
       if header.partitionLeaderEpoch > leaderEpochCache.latestEpoch ?? -1 {
         try leaderEpochCache.assign(
           epoch: header.partitionLeaderEpoch, startOffset: header.baseOffset)
       }
-      index += header.totalSize
     }
   }
 

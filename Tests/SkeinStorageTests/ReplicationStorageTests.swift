@@ -303,6 +303,13 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
       logger: quietLogger)
   }
 
+  /// The log of `partition` in `logs`, with `batches` one-record batches appended.
+  private func logWithBatches(in logs: LogManager, _ batches: Int) throws -> PartitionLog {
+    let log = try logs.getOrCreateLog(partition, topicId: nil, nowMs: 0)
+    for _ in 0..<batches { try log.appendBatch() }
+    return log
+  }
+
   private func checkpointText(_ dir: TemporaryDirectory) throws -> String {
     try String(
       contentsOfFile: dir.file(OffsetCheckpointFile.replicationOffsetFileName), encoding: .utf8)
@@ -312,8 +319,7 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     let dir = TemporaryDirectory()
     do {
       let logs = try manager(dir)
-      let log = try logs.getOrCreateLog(partition, topicId: nil, nowMs: 0)
-      for _ in 0..<5 { try log.appendBatch() }
+      let log = try logWithBatches(in: logs, 5)
       log.updateHighWatermark(3)
       let other = try logs.getOrCreateLog(TopicPartition("a-b", 2), topicId: nil, nowMs: 0)
       try other.appendBatch()
@@ -329,8 +335,7 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     let dir = TemporaryDirectory()
     do {
       let logs = try manager(dir, interval: 1_000)
-      let log = try logs.getOrCreateLog(partition, topicId: nil, nowMs: 0)
-      for _ in 0..<6 { try log.appendBatch() }
+      let log = try logWithBatches(in: logs, 6)
       try log.flush(nowMs: 0)
       log.updateHighWatermark(4)
       logs.tick(nowMs: 999)
@@ -354,8 +359,7 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     let dir = TemporaryDirectory()
     do {
       let logs = try manager(dir)
-      let log = try logs.getOrCreateLog(partition, topicId: nil, nowMs: 0)
-      for _ in 0..<5 { try log.appendBatch() }
+      _ = try logWithBatches(in: logs, 5)
       try logs.shutdown()
     }
     try OffsetCheckpointFile(path: dir.file(OffsetCheckpointFile.replicationOffsetFileName))
