@@ -56,7 +56,7 @@ public struct ControllerDecisions: Sendable {
     if image.topics[name] != nil {
       return .failure(ControllerError(.topicAlreadyExists, "Topic '\(name)' already exists."))
     }
-    let brokers = image.brokers.values.filter { !$0.fenced }.map(\.id).sorted()
+    let brokers = image.brokers.values.filter(\.isActive).map(\.id).sorted()
     var replicaSets: [[Int32]] = []
     if !assignments.isEmpty {
       guard partitions == -1 && replicationFactor == -1 else {
@@ -110,11 +110,10 @@ public struct ControllerDecisions: Sendable {
     }
     var records: [MetadataRecord] = [.topic(TopicRecord(name: name, topicId: topicId))]
     for (index, replicas) in replicaSets.enumerated() {
-      records.append(
-        .partition(
-          PartitionRecord(
-            partitionId: Int32(index), topicId: topicId, replicas: replicas, isr: replicas,
-            leader: replicas[0], leaderEpoch: 0, partitionEpoch: 0)))
+      switch Self.newPartition(Int32(index), topicId: topicId, replicas: replicas, image: image) {
+      case .success(let record): records.append(.partition(record))
+      case .failure(let error): return .failure(error)
+      }
     }
     for (key, value) in configs.sorted(by: { $0.key < $1.key }) {
       records.append(
@@ -144,7 +143,7 @@ public struct ControllerDecisions: Sendable {
       return .failure(ControllerError(.invalidPartitions, message))
     }
     let replicationFactor = topic.partitions.first?.replicas.count ?? 1
-    let brokers = image.brokers.values.filter { !$0.fenced }.map(\.id).sorted()
+    let brokers = image.brokers.values.filter(\.isActive).map(\.id).sorted()
     var replicaSets: [[Int32]]
     if let assignments {
       guard assignments.count == Int(count - current) else {
@@ -174,14 +173,35 @@ public struct ControllerDecisions: Sendable {
         return .failure(error)
       }
     }
+    var records: [MetadataRecord] = []
+    for (offset, replicas) in replicaSets.enumerated() {
+      switch Self.newPartition(
+        current + Int32(offset), topicId: topic.id, replicas: replicas, image: image)
+      {
+      case .success(let record): records.append(.partition(record))
+      case .failure(let error): return .failure(error)
+      }
+    }
+    return .success(records)
+  }
+
+  /// A new partition's record: the ISR is its active replicas (a manual assignment may name
+  /// fenced brokers) and the leader the first of them, as Kafka creates partitions.
+  static func newPartition(
+    _ id: Int32, topicId: KafkaUuid, replicas: [Int32], image: MetadataImage
+  ) -> Result<PartitionRecord, ControllerError> {
+    let isr = replicas.filter { image.brokers[$0]?.isActive ?? false }
+    guard let leader = isr.first else {
+      return .failure(
+        ControllerError(
+          .invalidReplicaAssignment,
+          "All brokers specified in the manual partition assignment for partition \(id) are fenced or in controlled shutdown."
+        ))
+    }
     return .success(
-      replicaSets.enumerated().map { offset, replicas in
-        .partition(
-          PartitionRecord(
-            partitionId: current + Int32(offset), topicId: topic.id, replicas: replicas,
-            isr: replicas,
-            leader: replicas[0], leaderEpoch: 0, partitionEpoch: 0))
-      })
+      PartitionRecord(
+        partitionId: id, topicId: topicId, replicas: replicas, isr: isr, leader: leader,
+        leaderEpoch: 0, partitionEpoch: 0))
   }
 
   /// Records that delete a topic.
@@ -217,7 +237,7 @@ public struct ControllerDecisions: Sendable {
 
   /// The live (unfenced) brokers with their racks, as replica placement sees them.
   static func placementBrokers(_ image: MetadataImage) -> [ReplicaPlacement.Broker] {
-    image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
+    image.brokers.values.filter(\.isActive).sorted { $0.id < $1.id }.map {
       ReplicaPlacement.Broker(id: $0.id, rack: $0.rack)
     }
   }

@@ -1,20 +1,34 @@
 import KafkaProtocol
 
-/// A broker as the cluster knows it: id, rack and where clients reach it.
+/// A broker as the cluster knows it: id, rack, where clients reach it, and its registration
+/// (epoch, incarnation) and liveness as the controller decided it (fenced, controlled shutdown).
 public struct BrokerInfo: Sendable, Hashable {
   public var id: Int32
   public var host: String
   public var port: Int32
   public var rack: String?
   public var fenced: Bool
+  /// The broker epoch: the metadata log offset of its RegisterBrokerRecord.
+  public var epoch: Int64
+  public var incarnationId: KafkaUuid
+  public var inControlledShutdown: Bool
 
-  public init(id: Int32, host: String, port: Int32, rack: String?, fenced: Bool = false) {
+  public init(
+    id: Int32, host: String, port: Int32, rack: String?, fenced: Bool = false, epoch: Int64 = 0,
+    incarnationId: KafkaUuid = .zero, inControlledShutdown: Bool = false
+  ) {
     self.id = id
     self.host = host
     self.port = port
     self.rack = rack
     self.fenced = fenced
+    self.epoch = epoch
+    self.incarnationId = incarnationId
+    self.inControlledShutdown = inControlledShutdown
   }
+
+  /// Kafka's "usable" broker: it may lead partitions, join ISRs and get new replicas.
+  public var isActive: Bool { !fenced && !inControlledShutdown }
 }
 
 /// One partition's replica set, leader and epochs.
@@ -25,10 +39,18 @@ public struct PartitionInfo: Sendable, Hashable {
   public var leader: Int32
   public var leaderEpoch: Int32
   public var partitionEpoch: Int32
+  /// KIP-704: `recovered` (0), or `recovering` (1) after an unclean election until the leader
+  /// reports its log recovered.
+  public var leaderRecoveryState: Int8
+
+  public static let recovered: Int8 = 0
+  public static let recovering: Int8 = 1
+  /// The `leader` of a partition without one.
+  public static let noLeader: Int32 = -1
 
   public init(
     partition: Int32, replicas: [Int32], isr: [Int32], leader: Int32, leaderEpoch: Int32,
-    partitionEpoch: Int32
+    partitionEpoch: Int32, leaderRecoveryState: Int8 = PartitionInfo.recovered
   ) {
     self.partition = partition
     self.replicas = replicas
@@ -36,7 +58,11 @@ public struct PartitionInfo: Sendable, Hashable {
     self.leader = leader
     self.leaderEpoch = leaderEpoch
     self.partitionEpoch = partitionEpoch
+    self.leaderRecoveryState = leaderRecoveryState
   }
+
+  /// The preferred leader: the first replica of the assignment.
+  public var preferredReplica: Int32 { replicas.first ?? PartitionInfo.noLeader }
 }
 
 /// A topic: its id and partitions, ordered by partition id.
@@ -90,13 +116,58 @@ public struct MetadataImage: Sendable {
     configs[ConfigKey(.topic, name)] ?? [:]
   }
 
+  public func topicId(of name: String) -> KafkaUuid? { topics[name]?.id }
+
+  public func partition(_ tp: TopicPartition) -> PartitionInfo? {
+    guard let topic = topics[tp.topic] else { return nil }
+    let index = Int(tp.partition)
+    if topic.partitions.indices.contains(index), topic.partitions[index].partition == tp.partition {
+      return topic.partitions[index]
+    }
+    return topic.partitions.first { $0.partition == tp.partition }
+  }
+
+  /// The partitions `brokerId` leads, sorted.
+  public func partitions(ledBy brokerId: Int32) -> [TopicPartition] {
+    partitions { $0.leader == brokerId }
+  }
+
+  /// The partitions with a replica on `brokerId`, sorted.
+  public func partitions(replicatedOn brokerId: Int32) -> [TopicPartition] {
+    partitions { $0.replicas.contains(brokerId) }
+  }
+
+  /// Every partition matching `filter`, sorted by topic and partition.
+  public func partitions(where filter: (PartitionInfo) -> Bool = { _ in true }) -> [TopicPartition]
+  {
+    var result: [TopicPartition] = []
+    for name in topics.keys.sorted() {
+      guard let topic = topics[name] else { continue }
+      for p in topic.partitions where filter(p) { result.append(TopicPartition(name, p.partition)) }
+    }
+    return result
+  }
+
   public mutating func apply(_ record: MetadataRecord) {
     switch record {
     case .registerBroker(let r):
       let endpoint = r.endPoints.first
       brokers[r.brokerId] = BrokerInfo(
         id: r.brokerId, host: endpoint?.host ?? "", port: Int32(endpoint?.port ?? 0),
-        rack: r.rack, fenced: r.fenced)
+        rack: r.rack, fenced: r.fenced, epoch: r.brokerEpoch, incarnationId: r.incarnationId,
+        inControlledShutdown: r.inControlledShutdown)
+    case .fenceBroker(let r):
+      changeBroker(r.id, epoch: r.epoch) { $0.fenced = true }
+    case .unfenceBroker(let r):
+      changeBroker(r.id, epoch: r.epoch) { $0.fenced = false }
+    case .brokerRegistrationChange(let r):
+      changeBroker(r.brokerId, epoch: r.brokerEpoch) { broker in
+        if r.fenced == 1 { broker.fenced = true }
+        if r.fenced == -1 { broker.fenced = false }
+        if r.inControlledShutdown == 1 { broker.inControlledShutdown = true }
+      }
+    case .unregisterBroker(let r):
+      if brokers[r.brokerId]?.epoch == r.brokerEpoch { brokers[r.brokerId] = nil }
     case .topic(let r):
       topics[r.name] = TopicInfo(name: r.name, id: r.topicId)
       topicNamesById[r.topicId] = r.name
@@ -104,7 +175,8 @@ public struct MetadataImage: Sendable {
       guard let name = topicNamesById[r.topicId], var topic = topics[name] else { return }
       let info = PartitionInfo(
         partition: r.partitionId, replicas: r.replicas, isr: r.isr, leader: r.leader,
-        leaderEpoch: r.leaderEpoch, partitionEpoch: r.partitionEpoch)
+        leaderEpoch: r.leaderEpoch, partitionEpoch: r.partitionEpoch,
+        leaderRecoveryState: r.leaderRecoveryState)
       if let index = topic.partitions.firstIndex(where: { $0.partition == r.partitionId }) {
         topic.partitions[index] = info
       } else {
@@ -119,6 +191,7 @@ public struct MetadataImage: Sendable {
       var p = topic.partitions[index]
       if let isr = r.isr { p.isr = isr }
       if let replicas = r.replicas { p.replicas = replicas }
+      if r.leaderRecoveryState >= 0 { p.leaderRecoveryState = r.leaderRecoveryState }
       if r.leader != -2 {
         p.leader = r.leader
         p.leaderEpoch += 1
@@ -139,5 +212,15 @@ public struct MetadataImage: Sendable {
       topics[name] = nil
       configs[ConfigKey(.topic, name)] = nil
     }
+  }
+
+  /// Applies a registration change to the broker of that id and epoch; a record for another
+  /// registration (an older epoch) changes nothing, as in Kafka.
+  private mutating func changeBroker(
+    _ id: Int32, epoch: Int64, _ change: (inout BrokerInfo) -> Void
+  ) {
+    guard var broker = brokers[id], broker.epoch == epoch else { return }
+    change(&broker)
+    brokers[id] = broker
   }
 }

@@ -11,6 +11,10 @@ public enum MetadataRecord: Sendable, Hashable {
   case partitionChange(PartitionChangeRecord)
   case removeTopic(RemoveTopicRecord)
   case producerIds(ProducerIdsRecord)
+  case fenceBroker(FenceBrokerRecord)
+  case unfenceBroker(UnfenceBrokerRecord)
+  case brokerRegistrationChange(BrokerRegistrationChangeRecord)
+  case unregisterBroker(UnregisterBrokerRecord)
 
   static let frameVersion: UInt32 = 1
 
@@ -30,6 +34,10 @@ public enum MetadataRecord: Sendable, Hashable {
     case .partitionChange(let r): frame(PartitionChangeRecord.recordType, r)
     case .removeTopic(let r): frame(RemoveTopicRecord.recordType, r)
     case .producerIds(let r): frame(ProducerIdsRecord.recordType, r)
+    case .fenceBroker(let r): frame(FenceBrokerRecord.recordType, r)
+    case .unfenceBroker(let r): frame(UnfenceBrokerRecord.recordType, r)
+    case .brokerRegistrationChange(let r): frame(BrokerRegistrationChangeRecord.recordType, r)
+    case .unregisterBroker(let r): frame(UnregisterBrokerRecord.recordType, r)
     }
   }
 
@@ -55,6 +63,12 @@ public enum MetadataRecord: Sendable, Hashable {
       return .partitionChange(try body(PartitionChangeRecord.self))
     case RemoveTopicRecord.recordType: return .removeTopic(try body(RemoveTopicRecord.self))
     case ProducerIdsRecord.recordType: return .producerIds(try body(ProducerIdsRecord.self))
+    case FenceBrokerRecord.recordType: return .fenceBroker(try body(FenceBrokerRecord.self))
+    case UnfenceBrokerRecord.recordType: return .unfenceBroker(try body(UnfenceBrokerRecord.self))
+    case BrokerRegistrationChangeRecord.recordType:
+      return .brokerRegistrationChange(try body(BrokerRegistrationChangeRecord.self))
+    case UnregisterBrokerRecord.recordType:
+      return .unregisterBroker(try body(UnregisterBrokerRecord.self))
     default: return nil
     }
   }

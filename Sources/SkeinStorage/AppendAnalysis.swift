@@ -12,23 +12,22 @@ struct AppendAnalysis {
   var bytes = 0
   /// Some batch carries a producer id (idempotent or transactional).
   var hasProducerIds = false
+  /// Some batch's partition leader epoch is above `latestLeaderEpoch`: the leader epoch
+  /// cache gets an entry.
+  var startsNewLeaderEpoch = false
 
   /// - Parameters:
   ///   - contiguous: each batch must start right after the previous one (leader path).
   ///   - verifyChecksums: check each batch's CRC32C (follower path; the leader path was
   ///     validated by the produce handler).
   ///   - maxMessageBytes: the largest batch accepted, nil for no limit.
-  init(_ records: ByteBuffer, contiguous: Bool, verifyChecksums: Bool, maxMessageBytes: Int?)
-    throws(StorageError)
-  {
-    var index = records.readerIndex
-    while index < records.writerIndex {
-      let header: RecordBatchHeader
-      do {
-        header = try RecordBatchHeader(peeking: records, at: index)
-      } catch {
-        throw .invalidBatch(error)
-      }
+  ///   - latestLeaderEpoch: the newest epoch in the log's leader epoch cache, -1 for none.
+  init(
+    _ records: ByteBuffer, contiguous: Bool, verifyChecksums: Bool, maxMessageBytes: Int?,
+    latestLeaderEpoch: Int32 = -1
+  ) throws(StorageError) {
+    var batches = BatchHeaderCursor(records)
+    while let (header, index) = try batches.next() {
       let size = header.totalSize
       guard size <= records.writerIndex - index else { throw .invalidBatch(.truncated) }
       if let maxMessageBytes, size > maxMessageBytes {
@@ -56,9 +55,9 @@ struct AppendAnalysis {
       }
       lastOffset = header.lastOffset
       hasProducerIds = hasProducerIds || header.producerId >= 0
+      startsNewLeaderEpoch = startsNewLeaderEpoch || header.partitionLeaderEpoch > latestLeaderEpoch
       batchCount += 1
-      index += size
     }
-    bytes = index - records.readerIndex
+    bytes = batches.index - records.readerIndex
   }
 }

@@ -15,8 +15,9 @@ public struct LogDescription: Sendable, Hashable {
 /// (recovering after an unclean shutdown), creates and deletes them, applies retention and
 /// time-based flushes on `tick`, and writes the checkpoint files and the clean-shutdown marker.
 public final class LogManager: @unchecked Sendable {
-  // @unchecked Sendable: the mutable fields (`logs`, `lastCheckpointMs`, `isShutDown`) are only
-  // touched under `lock`; checkpoint writes are serialised by `checkpointLock`; the logs are
+  // @unchecked Sendable: the mutable fields (`logs`, `lastCheckpointMs`,
+  // `lastHighWatermarkCheckpointMs`, `lastProducerExpiryMs`, `isShutDown`) are only touched
+  // under `lock`; checkpoint writes are serialised by `checkpointLock`; the logs are
   // thread-safe themselves. `cleaner` is written once, at the end of `init`, before the object
   // is shared.
 
@@ -27,16 +28,21 @@ public final class LogManager: @unchecked Sendable {
   public let hadCleanShutdown: Bool
   public let defaultConfig: LogConfig
   public let checkpointIntervalMs: Int64
+  /// How often `tick` writes the `replication-offset-checkpoint` (Kafka's
+  /// `replica.high.watermark.checkpoint.interval.ms`).
+  public let replicationOffsetCheckpointIntervalMs: Int64
   /// `producer.id.expiration.ms` and `producer.id.expiration.check.interval.ms`.
   public let producerIdExpiration: ProducerIdExpiration
   private let logger: Logger
   private let recoveryPointCheckpoint: OffsetCheckpointFile
   private let logStartOffsetCheckpoint: OffsetCheckpointFile
+  private let highWatermarkCheckpoint: OffsetCheckpointFile
 
   private let lock = StorageLock()
   private let checkpointLock = StorageLock()
   private var logs: [TopicPartition: PartitionLog] = [:]
   private var lastCheckpointMs: Int64
+  private var lastHighWatermarkCheckpointMs: Int64
   private var lastProducerExpiryMs: Int64
   private var isShutDown = false
   /// The cleaner compacting this data dir's compacted logs, when one was configured.
@@ -58,25 +64,34 @@ public final class LogManager: @unchecked Sendable {
   /// - Parameters:
   ///   - topicConfigs: configs of known topics; others open with `defaultConfig` until
   ///     `updateConfig` is called.
-  ///   - checkpointIntervalMs: how often `tick` writes the checkpoint files.
+  ///   - checkpointIntervalMs: how often `tick` writes the recovery point and log start offset
+  ///     checkpoints.
+  ///   - replicationOffsetCheckpointIntervalMs: how often `tick` writes the high watermarks
+  ///     to `replication-offset-checkpoint`. At open each log's high watermark comes from it
+  ///     (the log start offset for a log it does not list).
   ///   - cleanerConfig: starts a `LogCleaner` on the logs (none when nil).
   public init(
     dataDir: String, defaultConfig: LogConfig = LogConfig(),
     topicConfigs: [String: LogConfig] = [:], checkpointIntervalMs: Int64 = 60_000,
+    replicationOffsetCheckpointIntervalMs: Int64 = 5_000,
     producerIdExpiration: ProducerIdExpiration = .init(), nowMs: Int64,
     cleanerConfig: LogCleanerConfig? = nil, logger: Logger = Logger(label: "skein.storage")
   ) throws(StorageError) {
     self.dataDir = dataDir
     self.defaultConfig = defaultConfig
     self.checkpointIntervalMs = checkpointIntervalMs
+    self.replicationOffsetCheckpointIntervalMs = replicationOffsetCheckpointIntervalMs
     self.producerIdExpiration = producerIdExpiration
     self.logger = logger
     self.lastCheckpointMs = nowMs
+    self.lastHighWatermarkCheckpointMs = nowMs
     self.lastProducerExpiryMs = nowMs
     self.recoveryPointCheckpoint = OffsetCheckpointFile(
       path: FileSystem.join(dataDir, OffsetCheckpointFile.recoveryPointFileName))
     self.logStartOffsetCheckpoint = OffsetCheckpointFile(
       path: FileSystem.join(dataDir, OffsetCheckpointFile.logStartOffsetFileName))
+    self.highWatermarkCheckpoint = OffsetCheckpointFile(
+      path: FileSystem.join(dataDir, OffsetCheckpointFile.replicationOffsetFileName))
 
     try FileSystem.createDirectory(dataDir)
     let marker = FileSystem.join(dataDir, Self.cleanShutdownFileName)
@@ -96,6 +111,14 @@ public final class LogManager: @unchecked Sendable {
     } catch {
       logger.warning("ignoring unreadable log start offset checkpoint: \(error)")
     }
+    var highWatermarks: [TopicPartition: Int64] = [:]
+    do {
+      highWatermarks = try highWatermarkCheckpoint.read()
+    } catch {
+      // Starting at the log start offset only delays what consumers see until the leader
+      // (or this broker as leader) moves it again.
+      logger.warning("ignoring unreadable replication offset checkpoint: \(error)")
+    }
 
     var opened: [TopicPartition: PartitionLog] = [:]
     for name in try FileSystem.list(dataDir).sorted() {
@@ -110,8 +133,8 @@ public final class LogManager: @unchecked Sendable {
         dir: path, topicPartition: partition,
         config: topicConfigs[partition.topic] ?? defaultConfig,
         recoveryPoint: recoveryPoints[partition] ?? 0,
-        logStartOffset: logStartOffsets[partition], hadCleanShutdown: clean, nowMs: nowMs,
-        logger: logger)
+        logStartOffset: logStartOffsets[partition], highWatermark: highWatermarks[partition],
+        hadCleanShutdown: clean, nowMs: nowMs, logger: logger)
     }
     self.logs = opened
     if clean {
@@ -228,18 +251,23 @@ public final class LogManager: @unchecked Sendable {
   // MARK: - Periodic work
 
   /// The broker calls this periodically: retention, `flush.ms` flushes, every
-  /// `checkpointIntervalMs` the checkpoint files, and producer id expiry. Returns the partitions that failed (also
-  /// logged); one failing log does not stop the others.
+  /// `checkpointIntervalMs` the recovery point and log start checkpoints, every
+  /// `replicationOffsetCheckpointIntervalMs` the high watermark checkpoint, and producer id
+  /// expiry. Returns the partitions that failed (also logged); one failing log does not stop
+  /// the others.
   @discardableResult
   public func tick(nowMs: Int64) -> [TopicPartition: StorageError] {
-    let (snapshot, checkpointDue, expiryDue) = lock.withLock {
-      () -> ([PartitionLog], Bool, Bool) in
-      guard !isShutDown else { return ([], false, false) }
+    let (snapshot, checkpointDue, highWatermarksDue, expiryDue) = lock.withLock {
+      () -> ([PartitionLog], Bool, Bool, Bool) in
+      guard !isShutDown else { return ([], false, false, false) }
       let due = nowMs - lastCheckpointMs >= checkpointIntervalMs
       if due { lastCheckpointMs = nowMs }
+      let highWatermarksDue =
+        nowMs - lastHighWatermarkCheckpointMs >= replicationOffsetCheckpointIntervalMs
+      if highWatermarksDue { lastHighWatermarkCheckpointMs = nowMs }
       let expiryDue = nowMs - lastProducerExpiryMs >= producerIdExpiration.checkIntervalMs
       if expiryDue { lastProducerExpiryMs = nowMs }
-      return (Array(logs.values), due, expiryDue)
+      return (Array(logs.values), due, highWatermarksDue, expiryDue)
     }
     var failures: [TopicPartition: StorageError] = [:]
     for log in snapshot {
@@ -262,12 +290,29 @@ public final class LogManager: @unchecked Sendable {
         logger.error("writing checkpoints failed: \(error)")
       }
     }
+    if highWatermarksDue {
+      do {
+        try writeHighWatermarks(snapshot)
+      } catch {
+        logger.error("writing the replication offset checkpoint failed: \(error)")
+      }
+    }
     return failures
   }
 
-  /// Writes the recovery point and log start offset checkpoints now.
+  /// Writes the recovery point, log start offset and high watermark checkpoints now.
   public func checkpoint() throws(StorageError) {
-    try writeCheckpoints(allLogs)
+    let snapshot = allLogs
+    try writeCheckpoints(snapshot)
+    try writeHighWatermarks(snapshot)
+  }
+
+  private func writeHighWatermarks(_ snapshot: [PartitionLog]) throws(StorageError) {
+    try checkpointLock.withLock { () throws(StorageError) in
+      var highWatermarks: [TopicPartition: Int64] = [:]
+      for log in snapshot { highWatermarks[log.topicPartition] = log.highWatermark }
+      try highWatermarkCheckpoint.write(highWatermarks)
+    }
   }
 
   private func writeCheckpoints(_ snapshot: [PartitionLog]) throws(StorageError) {
@@ -303,6 +348,7 @@ public final class LogManager: @unchecked Sendable {
     }
     if let failure { throw failure }
     try writeCheckpoints(snapshot)
+    try writeHighWatermarks(snapshot)
     try FileSystem.writeAtomically(FileSystem.join(dataDir, Self.cleanShutdownFileName), [])
     logger.info("log manager shut down cleanly")
   }

@@ -26,6 +26,8 @@ public final class PartitionLog: @unchecked Sendable {
   public let loadInfo: LogLoadInfo
   /// Producer ids, epochs and last batches, for idempotent appends.
   public let producerState: ProducerStateManager
+  /// Leader epoch → start offset (`leader-epoch-checkpoint`). Changed under appendLock.
+  let leaderEpochCache: LeaderEpochFileCache
   private let logger: Logger
 
   private let appendLock = StorageLock()
@@ -49,7 +51,7 @@ public final class PartitionLog: @unchecked Sendable {
 
   private init(
     topicPartition: TopicPartition, dir: String, config: LogConfig, loaded: LogLoader.Loaded,
-    topicId: KafkaUuid?, nowMs: Int64, logger: Logger
+    highWatermark: Int64?, topicId: KafkaUuid?, nowMs: Int64, logger: Logger
   ) {
     self.topicPartition = topicPartition
     self.dir = dir
@@ -58,12 +60,14 @@ public final class PartitionLog: @unchecked Sendable {
     self.endOffset = loaded.logEndOffset
     self.startOffset = loaded.logStartOffset
     self.recoveryPointOffset = loaded.recoveryPoint
-    self.highWatermarkOffset = loaded.logEndOffset
+    self.highWatermarkOffset = min(
+      max(highWatermark ?? loaded.logStartOffset, loaded.logStartOffset), loaded.logEndOffset)
     self.loadInfo = loaded.info
     self.currentTopicId = topicId
     self.lastFlushMs = nowMs
     self.logger = logger
     self.producerState = ProducerStateManager(dir: dir)
+    self.leaderEpochCache = LeaderEpochFileCache(directory: dir)
   }
 
   /// Opens (creating if needed) the log in `dir`, recovering it as needed.
@@ -73,11 +77,13 @@ public final class PartitionLog: @unchecked Sendable {
   ///     `recovery-point-offset-checkpoint`); segments holding offsets at or above it are
   ///     rescanned unless `hadCleanShutdown`.
   ///   - logStartOffset: from the `log-start-offset-checkpoint`, if recorded.
+  ///   - highWatermark: from the `replication-offset-checkpoint`, if recorded (clamped to the
+  ///     log; the log start offset when nil).
   ///   - hadCleanShutdown: the data dir had the clean-shutdown marker: trust the files.
   public static func open(
     dir: String, topicPartition: TopicPartition, config: LogConfig, recoveryPoint: Int64 = 0,
-    logStartOffset: Int64? = nil, hadCleanShutdown: Bool = false, nowMs: Int64,
-    logger: Logger = Logger(label: "skein.storage")
+    logStartOffset: Int64? = nil, highWatermark: Int64? = nil, hadCleanShutdown: Bool = false,
+    nowMs: Int64, logger: Logger = Logger(label: "skein.storage")
   ) throws(StorageError) -> PartitionLog {
     var logger = logger
     logger[metadataKey: "partition"] = "\(topicPartition)"
@@ -93,9 +99,10 @@ public final class PartitionLog: @unchecked Sendable {
       logger.warning("ignoring unreadable partition metadata: \(error)")
     }
     let log = PartitionLog(
-      topicPartition: topicPartition, dir: dir, config: config, loaded: loaded, topicId: topicId,
-      nowMs: nowMs, logger: logger)
+      topicPartition: topicPartition, dir: dir, config: config, loaded: loaded,
+      highWatermark: highWatermark, topicId: topicId, nowMs: nowMs, logger: logger)
     try log.loadProducerState()
+    try log.loadLeaderEpochs()
     return log
   }
 
@@ -107,7 +114,9 @@ public final class PartitionLog: @unchecked Sendable {
   public var logStartOffset: Int64 { stateLock.withLock { startOffset } }
   /// The offset below which everything is known flushed to disk.
   public var recoveryPoint: Int64 { stateLock.withLock { recoveryPointOffset } }
-  /// The high watermark as last set by `updateHighWatermark` (the log end offset at open).
+  /// The high watermark: below it records are committed. At open it is the checkpointed value
+  /// (clamped to the log) or the log start offset; the leader raises it with
+  /// `updateHighWatermark`, a follower copies the leader's with `setHighWatermarkFromLeader`.
   /// Retention never deletes a segment holding offsets at or above it.
   public var highWatermark: Int64 { stateLock.withLock { highWatermarkOffset } }
   public var config: LogConfig { stateLock.withLock { currentConfig } }
@@ -118,11 +127,23 @@ public final class PartitionLog: @unchecked Sendable {
   public var segmentCount: Int { stateLock.withLock { segments.count } }
   public var segmentBaseOffsets: [Int64] { stateLock.withLock { segments.map(\.baseOffset) } }
 
-  /// Sets the high watermark, clamped to [log start offset, log end offset]; returns it.
+  /// The leader's high watermark update: raises it to `offset` clamped to [log start offset,
+  /// log end offset], never lowers it. Returns the high watermark.
   @discardableResult
   public func updateHighWatermark(_ offset: Int64) -> Int64 {
     stateLock.withLock {
-      highWatermarkOffset = min(max(offset, startOffset), endOffset)
+      highWatermarkOffset = max(highWatermarkOffset, min(max(offset, startOffset), endOffset))
+      return highWatermarkOffset
+    }
+  }
+
+  /// A follower's high watermark: the leader's `hw` from a fetch response, clamped to [log
+  /// start offset, log end offset]; it may move down (Kafka's follower `updateHighWatermark`).
+  /// Returns the high watermark.
+  @discardableResult
+  public func setHighWatermarkFromLeader(_ hw: Int64) -> Int64 {
+    stateLock.withLock {
+      highWatermarkOffset = min(max(hw, startOffset), endOffset)
       return highWatermarkOffset
     }
   }
@@ -179,8 +200,12 @@ public final class PartitionLog: @unchecked Sendable {
     return info
   }
 
-  /// Appends batches that keep their offsets (follower path): the first must be at or after
-  /// the log end offset, the rest increasing. CRCs are verified.
+  /// Appends batches as the leader wrote them (follower path): offsets, leader epochs and
+  /// producer fields are kept. The first batch must start at or after the log end offset
+  /// (`unexpectedAppendOffset`), each next one after the previous (`offsetsOutOfOrder`); CRCs
+  /// are verified (`invalidBatch`). Producer state and the leader epoch cache follow the
+  /// batches as on the leader, so this replica deduplicates retries once it leads; the high
+  /// watermark does not move.
   @discardableResult
   public func appendAsFollower(_ records: ByteBuffer, nowMs: Int64) throws(StorageError)
     -> LogAppendInfo
@@ -201,7 +226,8 @@ public final class PartitionLog: @unchecked Sendable {
     let logEnd = endOffset
     let analysis = try AppendAnalysis(
       records, contiguous: asLeader, verifyChecksums: !asLeader,
-      maxMessageBytes: asLeader ? config.maxMessageBytes : nil)
+      maxMessageBytes: asLeader ? config.maxMessageBytes : nil,
+      latestLeaderEpoch: leaderEpochCache.latestEpoch ?? -1)
     guard analysis.batchCount > 0 else {
       return LogAppendInfo(
         firstOffset: logEnd, lastOffset: logEnd - 1, maxTimestamp: -1, offsetOfMaxTimestamp: -1,
@@ -235,6 +261,9 @@ public final class PartitionLog: @unchecked Sendable {
     guard analysis.lastOffset - segment.baseOffset <= Int64(Int32.max) else {
       throw .offsetsOutOfOrder("append spans more offsets than a segment can hold")
     }
+    // Before the data, as Kafka does: a crash in between leaves an entry past the log end,
+    // which the next open trims.
+    if analysis.startsNewLeaderEpoch { try assignLeaderEpochs(of: records) }
 
     let position = segment.size
     do {
@@ -261,6 +290,70 @@ public final class PartitionLog: @unchecked Sendable {
       maxTimestamp: analysis.maxTimestamp, offsetOfMaxTimestamp: analysis.offsetOfMaxTimestamp,
       batchCount: analysis.batchCount, bytes: analysis.bytes, logStartOffset: startOffset,
       logEndOffset: nextOffset)
+  }
+
+  /// Under appendLock: an entry for each batch of `records` whose partition leader epoch is
+  /// newer than the cache's latest.
+  private func assignLeaderEpochs(of records: ByteBuffer) throws(StorageError) {
+    var batches = BatchHeaderCursor(records)
+    while let (header, _) = try batches.next() {
+      if header.partitionLeaderEpoch > leaderEpochCache.latestEpoch ?? -1 {
+        try leaderEpochCache.assign(
+          epoch: header.partitionLeaderEpoch, startOffset: header.baseOffset)
+      }
+    }
+  }
+
+  // MARK: - Leader epochs
+
+  /// A new leader records that its epoch starts at the log end offset (Kafka's
+  /// `maybeAssignEpochStartOffset`); a no-op when `epoch` is not newer than the latest.
+  public func assignLeaderEpoch(_ epoch: Int32) throws(StorageError) {
+    try appendLock.withLock { () throws(StorageError) in
+      try checkOpen()
+      try leaderEpochCache.assign(epoch: epoch, startOffset: endOffset)
+    }
+  }
+
+  /// The newest leader epoch in the log's epoch cache.
+  public var latestLeaderEpoch: Int32? { leaderEpochCache.latestEpoch }
+
+  /// Leader epoch → its start offset, oldest first.
+  public var leaderEpochEntries: [(epoch: Int32, startOffset: Int64)] {
+    leaderEpochCache.epochEntries
+  }
+
+  /// OffsetsForLeaderEpoch: the largest epoch ≤ `epoch` and its end offset (the next epoch's
+  /// start offset, or the log end offset for the latest); (-1, -1) when unknown.
+  public func endOffset(forLeaderEpoch epoch: Int32) -> (epoch: Int32, endOffset: Int64) {
+    leaderEpochCache.endOffset(for: epoch, logEndOffset: logEndOffset)
+  }
+
+  /// At open: the epoch file trimmed to the log, or, when it is missing or unreadable, the
+  /// entries rebuilt from the batch headers.
+  private func loadLeaderEpochs() throws(StorageError) {
+    let (logStart, logEnd) = stateLock.withLock { (startOffset, endOffset) }
+    var stored: [(epoch: Int32, startOffset: Int64)]?
+    do {
+      stored = try LeaderEpochFileCache.readFile(directory: dir)
+    } catch {
+      logger.warning("rebuilding unreadable leader epoch checkpoint: \(error)")
+    }
+    if let stored {
+      try leaderEpochCache.reset(to: stored, persist: false)
+      try leaderEpochCache.truncateFromEnd(endOffset: logEnd)
+      try leaderEpochCache.truncateFromStart(startOffset: logStart)
+      return
+    }
+    var rebuilt: [(epoch: Int32, startOffset: Int64)] = []
+    if logStart < logEnd {
+      try forEachBatchHeader(from: logStart) { header in
+        if header.partitionLeaderEpoch > rebuilt.last?.epoch ?? -1 {
+          rebuilt.append((header.partitionLeaderEpoch, max(header.baseOffset, logStart)))
+        }
+      }
+    }
+    try leaderEpochCache.reset(to: rebuilt, persist: true)
   }
 
   /// Starts a new active segment at the log end offset (no-op if the active one is empty).
@@ -546,7 +639,9 @@ public final class PartitionLog: @unchecked Sendable {
         }
       }
       _ = try deleteLogStartOffsetBreachedSegments()
-      return stateLock.withLock { startOffset }
+      let logStart = stateLock.withLock { startOffset }
+      try leaderEpochCache.truncateFromStart(startOffset: logStart)
+      return logStart
     }
   }
 
@@ -590,6 +685,7 @@ public final class PartitionLog: @unchecked Sendable {
       directoryDirty = true
     }
     for segment in deletable { try segment.deleteFiles() }
+    try leaderEpochCache.truncateFromStart(startOffset: logStartOffset)
     try producerState.deleteSnapshots(below: logStartOffset)
     logger.info(
       "deleted \(deletable.count) segment(s) for \(reason), log start offset \(logStartOffset)")
@@ -598,14 +694,20 @@ public final class PartitionLog: @unchecked Sendable {
 
   // MARK: - Truncation
 
-  /// Removes every batch with offsets >= `offset` (a batch containing it goes whole). Below the
-  /// log start offset this is `truncateFullyAndStartAt(offset)`. Returns false if there was
-  /// nothing to remove.
+  /// Removes every batch with offsets >= `offset` (a batch containing it goes whole), the
+  /// leader epoch entries starting at or after the new log end, and lowers the high watermark
+  /// to it. Below the log start offset this is `truncateFullyAndStartAt(offset)`. Returns
+  /// false if there was no batch to remove (epoch entries at or past the log end still go, as
+  /// in Kafka: a leader that assigned its epoch and wrote nothing).
   @discardableResult
   public func truncateTo(_ offset: Int64) throws(StorageError) -> Bool {
     try appendLock.withLock { () throws(StorageError) -> Bool in
       try checkOpen()
-      guard offset >= 0, offset < endOffset else { return false }
+      guard offset >= 0 else { return false }
+      guard offset < endOffset else {
+        try leaderEpochCache.truncateFromEnd(endOffset: endOffset)
+        return false
+      }
       if offset < startOffset {
         try truncateFullyLocked(at: offset)
         return true
@@ -628,13 +730,15 @@ public final class PartitionLog: @unchecked Sendable {
       }
       try target.truncateFile()
       for segment in removed { try segment.deleteFiles() }
+      try leaderEpochCache.truncateFromEnd(endOffset: endOffset)
       try loadProducerState()
       logger.info("truncated to offset \(offset), log end offset \(logEndOffset)")
       return true
     }
   }
 
-  /// Deletes everything and restarts the log empty at `offset` (log start = log end = offset).
+  /// Deletes everything and restarts the log empty at `offset` (log start = log end = high
+  /// watermark = offset); the leader epoch cache is cleared, the next append adds to it.
   public func truncateFullyAndStartAt(_ offset: Int64) throws(StorageError) {
     try appendLock.withLock { () throws(StorageError) in
       try checkOpen()
@@ -646,6 +750,7 @@ public final class PartitionLog: @unchecked Sendable {
     // Unlink first: the new segment may reuse a name.
     for segment in segments { try segment.deleteFiles() }
     try producerState.reset()
+    try leaderEpochCache.clear()
     let fresh = try LogSegment.create(dir: dir, baseOffset: offset, config: currentConfig)
     stateLock.withLock {
       segments = [fresh]

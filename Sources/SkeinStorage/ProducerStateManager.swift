@@ -49,15 +49,8 @@ public final class ProducerStateManager: @unchecked Sendable {
     -> AppendPlan
   {
     var plan = AppendPlan()
-    var index = records.readerIndex
-    while index < records.writerIndex {
-      let header: RecordBatchHeader
-      do {
-        header = try RecordBatchHeader(peeking: records, at: index)
-      } catch {
-        throw .invalidBatch(error)
-      }
-      index += header.totalSize
+    var batches = BatchHeaderCursor(records)
+    while let (header, _) = try batches.next() {
       guard header.producerId >= 0 else { continue }
       let position = plan.updated.firstIndex { $0.producerId == header.producerId }
       var entry =

@@ -222,7 +222,7 @@ struct CompactionTests {
     let log = try PartitionLog.openForTest(dir, config: try compactConfig())
     let written = try writeUpdates(log, rounds: 40, keys: 4)
     let bases = log.segmentBaseOffsets
-    log.updateHighWatermark(bases[2] + 1)
+    log.setHighWatermarkFromLeader(bases[2] + 1)  // the leader's never moves back
     try #require(try cleaner(dir, [log]).cleanFilthiestLog(nowMs: 10_000) != nil)
     #expect(try readAll(log).records == expectedAfterCleaning(written, cleanUpTo: bases[2]))
   }
@@ -356,6 +356,7 @@ struct CompactionTests {
     try log.close()
 
     let reopened = try PartitionLog.openForTest(dir, config: config)
+    reopened.updateHighWatermark(reopened.logEndOffset)
     let restarted = cleaner(dir, [reopened])
     // Clean already (checkpointed), so only the horizon read from the batches brings it back.
     #expect(try restarted.cleanFilthiestLog(nowMs: 50_500) == nil)

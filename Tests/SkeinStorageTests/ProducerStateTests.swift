@@ -5,46 +5,6 @@ import Testing
 
 @testable import SkeinStorage
 
-/// A batch of an idempotent producer: header fields only, dummy record bytes, a valid CRC.
-private func producerBatch(
-  producerId: Int64, epoch: Int16 = 0, sequence: Int32, records: Int32 = 1, baseOffset: Int64 = 0,
-  timestamp: Int64 = 1_000, transactional: Bool = false
-) -> ByteBuffer {
-  let payload = 16
-  var attributes = RecordBatchAttributes()
-  attributes.isTransactional = transactional
-  var buffer = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload)
-  RecordBatchHeader(
-    baseOffset: baseOffset,
-    batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + payload),
-    attributes: attributes, lastOffsetDelta: records - 1, baseTimestamp: timestamp,
-    maxTimestamp: timestamp, producerId: producerId, producerEpoch: epoch,
-    baseSequence: sequence, recordCount: records
-  ).write(to: &buffer)
-  buffer.writeRepeatingByte(0x2A, count: payload)
-  let start = RecordBatchHeader.crcCoverageStart
-  buffer.setInteger(
-    CRC32C.checksum(buffer, at: start, length: buffer.readableBytes - start) ?? 0, at: 17)
-  return buffer
-}
-
-extension PartitionLog {
-  @discardableResult
-  fileprivate func produce(
-    producerId: Int64, epoch: Int16 = 0, sequence: Int32, records: Int32 = 1,
-    timestamp: Int64 = 1_000
-  ) throws -> LogAppendInfo {
-    try appendAsLeader(origin: .client, nowMs: 0) { next in
-      var batch = producerBatch(
-        producerId: producerId, epoch: epoch, sequence: sequence, records: records,
-        timestamp: timestamp)
-      _ = try RecordBatchValidator.assignOffsets(
-        in: &batch, firstOffset: next, partitionLeaderEpoch: 0)
-      return batch
-    }
-  }
-}
-
 private func expectStorageError(
   _ expected: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation,
   _ body: () throws -> Void

@@ -46,7 +46,7 @@ import Testing
   @Test func retentionNeverPassesTheHighWatermark() throws {
     let dir = TemporaryDirectory()
     let log = try makeLog(dir, ["retention.ms": "1000"], batches: 9)
-    log.updateHighWatermark(4)
+    log.setHighWatermarkFromLeader(4)  // the leader's never moves back
     #expect(try log.deleteOldSegments(nowMs: 100_000) == 1)
     #expect(log.segmentBaseOffsets == [3, 6])
   }

@@ -31,13 +31,13 @@ enum TestBatch {
 
   static func make(
     baseOffset: Int64 = 0, records: Int32 = 1, timestamp: Int64 = 1_000,
-    maxTimestamp: Int64? = nil, payload: Int = 20
+    maxTimestamp: Int64? = nil, payload: Int = 20, leaderEpoch: Int32 = -1
   ) -> ByteBuffer {
     var buffer = ByteBufferAllocator().buffer(capacity: overhead + payload)
     let header = RecordBatchHeader(
       baseOffset: baseOffset,
       batchLength: Int32(overhead - RecordBatchHeader.logOverhead + payload),
-      lastOffsetDelta: records - 1, baseTimestamp: timestamp,
+      partitionLeaderEpoch: leaderEpoch, lastOffsetDelta: records - 1, baseTimestamp: timestamp,
       maxTimestamp: maxTimestamp ?? timestamp, recordCount: records)
     header.write(to: &buffer)
     for index in 0..<payload { buffer.writeInteger(UInt8(truncatingIfNeeded: index &* 31 &+ 7)) }
@@ -78,13 +78,35 @@ extension PartitionLog {
   @discardableResult
   func appendBatch(
     records: Int32 = 1, timestamp: Int64 = 1_000, maxTimestamp: Int64? = nil, payload: Int = 20,
-    nowMs: Int64 = 0
+    leaderEpoch: Int32 = -1, nowMs: Int64 = 0
   ) throws -> LogAppendInfo {
     try appendAsLeader(nowMs: nowMs) { next in
       TestBatch.make(
         baseOffset: next, records: records, timestamp: timestamp, maxTimestamp: maxTimestamp,
-        payload: payload)
+        payload: payload, leaderEpoch: leaderEpoch)
     }
+  }
+
+  /// Appends a batch of an idempotent producer at the log end, stamped with `leaderEpoch`, as
+  /// the produce path does.
+  @discardableResult
+  func produce(
+    producerId: Int64, epoch: Int16 = 0, sequence: Int32, records: Int32 = 1,
+    timestamp: Int64 = 1_000, leaderEpoch: Int32 = 0
+  ) throws -> LogAppendInfo {
+    try appendAsLeader(origin: .client, nowMs: 0) { next in
+      var batch = producerBatch(
+        producerId: producerId, epoch: epoch, sequence: sequence, records: records,
+        timestamp: timestamp)
+      _ = try RecordBatchValidator.assignOffsets(
+        in: &batch, firstOffset: next, partitionLeaderEpoch: leaderEpoch)
+      return batch
+    }
+  }
+
+  /// Every batch from `offset` to the log end, as a follower would fetch them.
+  func readAll(from offset: Int64 = 0) throws -> ByteBuffer {
+    try read(offset: offset, maxBytes: .max, minOneBatch: true).readBytes()
   }
 
   /// Reads and decodes the headers of what a read returns.
@@ -95,6 +117,29 @@ extension PartitionLog {
       offset: offset, maxBytes: maxBytes, maxOffset: maxOffset, minOneBatch: minOneBatch)
     return try TestBatch.headers(info.readBytes())
   }
+}
+
+/// A batch of an idempotent producer: header fields only, dummy record bytes, a valid CRC.
+func producerBatch(
+  producerId: Int64, epoch: Int16 = 0, sequence: Int32, records: Int32 = 1, baseOffset: Int64 = 0,
+  timestamp: Int64 = 1_000, transactional: Bool = false
+) -> ByteBuffer {
+  let payload = 16
+  var attributes = RecordBatchAttributes()
+  attributes.isTransactional = transactional
+  var buffer = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload)
+  RecordBatchHeader(
+    baseOffset: baseOffset,
+    batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + payload),
+    attributes: attributes, lastOffsetDelta: records - 1, baseTimestamp: timestamp,
+    maxTimestamp: timestamp, producerId: producerId, producerEpoch: epoch,
+    baseSequence: sequence, recordCount: records
+  ).write(to: &buffer)
+  buffer.writeRepeatingByte(0x2A, count: payload)
+  let start = RecordBatchHeader.crcCoverageStart
+  buffer.setInteger(
+    CRC32C.checksum(buffer, at: start, length: buffer.readableBytes - start) ?? 0, at: 17)
+  return buffer
 }
 
 func config(_ values: [String: String]) throws -> LogConfig {
