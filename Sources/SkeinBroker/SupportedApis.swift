@@ -42,6 +42,7 @@ public enum SupportedApis {
     .consumerGroupDescribe: 0...0,
     .initProducerId: 0...5,
     .describeProducers: 0...0,
+    .offsetForLeaderEpoch: 0...4,
   ]
 
   /// The ApiVersions entries, ordered by key.

@@ -117,7 +117,7 @@ struct ControllerApis: ApiRouter {
             offset: partition.fetchOffset, maxBytes: Int(max(partition.partitionMaxBytes, 1)),
             minOneBatch: true)
           data.records = try read.readBytes()
-          hasData = data.records.readableBytes > 0
+          hasData = (data.records?.readableBytes ?? 0) > 0
         } catch {
           data.errorCode = error.errorCode.rawValue
           hasData = true

@@ -107,7 +107,7 @@ extension ControllerRuntime {
         guard let broker = image.brokers[id], !broker.fenced else { return .success([]) }
         return .success(decisions.fenceBroker(id, image: image))
       }
-      heartbeats.withLock { $0.remove(brokerId: id) }
+      heartbeats.withLock { $0.remove(id) }
       logger.warning("broker \(id) fenced: no heartbeat for \(settings.sessionTimeoutMs) ms")
     }
     if nowMs - lastRuns.uncleanElection >= settings.uncleanElectionIntervalMs {

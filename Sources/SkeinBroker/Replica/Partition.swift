@@ -87,7 +87,7 @@ final class Partition: Sendable {
           return .unchanged
         }
         // Kafka's makeLeader: the new epoch starts at this log's end.
-        log.assignLeaderEpoch(info.leaderEpoch)
+        try? log.assignLeaderEpoch(info.leaderEpoch)
         s.leaderState = PartitionLeaderState(
           leaderId: localId, replicas: info.replicas, isr: info.isr,
           partitionEpoch: info.partitionEpoch, leaderEpochStartOffset: log.logEndOffset,

@@ -161,7 +161,7 @@ final class ReplicaFetcher: Sendable {
           _ = try log.appendAsFollower(records, nowMs: currentTimeMillis())
           onAppend(tp)
         }
-        log.setHighWatermarkFromLeader(min(data.highWatermark, log.logEndOffset))
+        _ = log.setHighWatermarkFromLeader(min(data.highWatermark, log.logEndOffset))
         if data.logStartOffset > log.logStartOffset {
           _ = try log.deleteRecordsBefore(min(data.logStartOffset, log.highWatermark))
         }

@@ -50,18 +50,17 @@ final class ReplicaManager: Sendable {
   /// Connects replication to the cluster: fetchers reach leaders at the addresses the image
   /// gives, ISR changes go to the controller.
   func attach(controller: any ControllerChannel, eventLoopGroup: any EventLoopGroup) {
-    let image = currentImage
     let fetchers = ReplicaFetcherManager(
       localId: nodeId, settings: settings,
-      address: { id in
-        image.withLock { $0.brokers[id] }.map { ($0.host, Int($0.port)) }
+      address: { [weak self] id in
+        self?.currentImage.withLock { $0.brokers[id] }.map { ($0.host, Int($0.port)) }
       },
-      brokerEpoch: { [brokerEpochValue] in brokerEpochValue.withLock { $0 } },
+      brokerEpoch: { [weak self] in self?.brokerEpoch ?? -1 },
       onAppend: { [fetchWaiters] tp in fetchWaiters.notify(tp) },
       eventLoopGroup: eventLoopGroup, logger: logger)
     let alter = AlterPartitionManager(
       localId: nodeId, channel: controller,
-      brokerEpoch: { [brokerEpochValue] in brokerEpochValue.withLock { $0 } }, logger: logger)
+      brokerEpoch: { [weak self] in self?.brokerEpoch ?? -1 }, logger: logger)
     wiring.withLock { $0 = Wiring(fetchers: fetchers, alterPartition: alter) }
   }
 
