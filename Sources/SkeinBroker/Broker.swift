@@ -109,7 +109,8 @@ public final class Broker: Sendable {
       isController
       ? try ControllerRuntime(
         metadataLog: try MetadataLog(logManager: logManager), decisions: decisions,
-        clusterId: clusterId, settings: Self.controllerSettings(config), logger: logger)
+        clusterId: clusterId, nodeId: nodeId, settings: Self.controllerSettings(config),
+        logger: logger)
       : nil
     let metadata = MetadataPublisher()
     let handlers = BrokerHandlers(
@@ -131,9 +132,11 @@ public final class Broker: Sendable {
     if isBroker {
       let router = BrokerApis(handlers: handlers, forwarding: controller == nil ? channel : nil)
       do {
+        // Connections wait in the backlog until this broker is registered and unfenced, so a
+        // client of a restarting broker sees a slow first answer, not NOT_LEADER_OR_FOLLOWER.
         let bound = try await Self.bind(
           config.listener, router: router, maxFrame: config.maxRequestSize, group: group,
-          logger: logger)
+          logger: logger, acceptAtOnce: false)
         channels.append(bound)
         let port = bound.localAddress?.port ?? config.listener.port
         advertisedPort = config.explicit["advertised.listeners"] == nil ? port : advertised.port
@@ -201,6 +204,7 @@ public final class Broker: Sendable {
         })
       await manager.start(timeout: .seconds(controller == nil ? 30 : 10))
       lifecycle = manager
+      if let client = channels.first { try? await client.setOption(.autoRead, value: true).get() }
       groupCoordinator.startTicking(on: group.next())
       // Kafka's isr-expiration task runs every replica.lag.time.max.ms / 2.
       let shrinkEvery = max(settings.lagTimeMaxMs / 2, 100)
@@ -237,11 +241,12 @@ public final class Broker: Sendable {
 
   private static func bind(
     _ address: (host: String, port: Int), router: any ApiRouter, maxFrame: Int,
-    group: MultiThreadedEventLoopGroup, logger: Logger
+    group: MultiThreadedEventLoopGroup, logger: Logger, acceptAtOnce: Bool = true
   ) async throws -> any Channel {
     let dispatcher = RequestDispatcher(router: router)
     return try await ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.autoRead, value: acceptAtOnce)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)

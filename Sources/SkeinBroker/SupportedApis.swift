@@ -43,6 +43,7 @@ public enum SupportedApis {
     .initProducerId: 0...5,
     .describeProducers: 0...0,
     .offsetForLeaderEpoch: 0...4,
+    .electLeaders: 0...2,
   ]
 
   /// The ApiVersions entries, ordered by key.

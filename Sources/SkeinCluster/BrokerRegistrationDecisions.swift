@@ -35,9 +35,7 @@ extension ControllerDecisions {
     }
     if let existing = image.brokers[request.brokerId],
       existing.incarnationId != request.incarnationId,
-      !existing.fenced
-        || tracker.hasValidSession(
-          request.brokerId, nowMs: nowMs, sessionTimeoutMs: sessionTimeoutMs)
+      tracker.hasValidSession(request.brokerId, nowMs: nowMs, sessionTimeoutMs: sessionTimeoutMs)
     {
       return .failure(
         ControllerError(

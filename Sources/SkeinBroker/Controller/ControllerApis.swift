@@ -28,6 +28,7 @@ struct ControllerApis: ApiRouter {
     .alterPartition: 0...3,
     .allocateProducerIds: 0...0,
     .describeCluster: 0...1,
+    .electLeaders: 0...2,
   ]
 
   /// KRaft's fixed id of the metadata topic (`Uuid.METADATA_TOPIC_ID`).
@@ -60,6 +61,8 @@ struct ControllerApis: ApiRouter {
       return D.run(AlterPartitionRequest.self, &body, context, controller.alterPartition)
     case .allocateProducerIds:
       return D.run(AllocateProducerIdsRequest.self, &body, context, controller.allocateProducerIds)
+    case .electLeaders:
+      return D.run(ElectLeadersRequest.self, &body, context, controller.electLeaders)
     case .describeCluster:
       return D.run(DescribeClusterRequest.self, &body, context) { _, _ in
         // The controllers (this one): how a joining broker learns the cluster id and who

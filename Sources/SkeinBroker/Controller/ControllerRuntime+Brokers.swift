@@ -139,3 +139,40 @@ struct ControllerTickTimes: Sendable {
   var uncleanElection: Int64
   var leaderBalance: Int64
 }
+
+extension ControllerRuntime {
+  /// ElectLeaders (KIP-460): preferred or unclean elections for the named partitions, or for
+  /// every partition when none are named (then only the partitions that changed are listed).
+  func electLeaders(_ request: ElectLeadersRequest, _ context: RequestContext)
+    -> Reply<ElectLeadersResponse>
+  {
+    let type: ElectionType = request.electionType == 1 ? .unclean : .preferred
+    let named = request.topicPartitions.map { topics in
+      topics.flatMap { t in t.partitions.map { TopicPartition(t.topic, $0) } }
+    }
+    var results: [TopicPartition: ControllerError?] = [:]
+    let outcome = perform { image in
+      let (decided, records) = decisions.electLeaders(
+        type: type, partitions: named, image: image)
+      results = decided
+      return .success(records)
+    }
+    if case .failure(let error) = outcome {
+      return .now(ElectLeadersResponse(errorCode: error.code.rawValue))
+    }
+    var byTopic: [String: [ElectLeadersResponse.PartitionResult]] = [:]
+    for (tp, error) in results.sorted(by: { $0.key < $1.key }) {
+      if named == nil && error?.code == .electionNotNeeded { continue }
+      byTopic[tp.topic, default: []].append(
+        .init(
+          partitionId: tp.partition, errorCode: error?.code.rawValue ?? 0,
+          errorMessage: error?.message))
+    }
+    return .now(
+      ElectLeadersResponse(
+        errorCode: 0,
+        replicaElectionResults: byTopic.sorted { $0.key < $1.key }.map {
+          .init(topic: $0.key, partitionResult: $0.value)
+        }))
+  }
+}

@@ -22,7 +22,7 @@ final class ControllerRuntime: Sendable {
 
   init(
     metadataLog: MetadataLog, decisions: ControllerDecisions, clusterId: String,
-    settings: ControllerSettings = ControllerSettings(), logger: Logger
+    nodeId: Int32, settings: ControllerSettings = ControllerSettings(), logger: Logger
   ) throws {
     self.metadataLog = metadataLog
     self.decisions = decisions
@@ -33,10 +33,11 @@ final class ControllerRuntime: Sendable {
     for record in try metadataLog.replay() { image.apply(record) }
     state = Mutex(image)
     // A controller that starts gives every registered broker a full session to be heard from,
-    // as a newly active Kafka controller does.
+    // as a newly active Kafka controller does — except the broker of its own node, which is
+    // this process starting: its old incarnation is gone, so it may register again at once.
     let now = currentTimeMillis()
     heartbeats.withLock { tracker in
-      for broker in image.brokers.values where !broker.fenced {
+      for broker in image.brokers.values where !broker.fenced && broker.id != nodeId {
         tracker.touch(brokerId: broker.id, nowMs: now)
       }
     }

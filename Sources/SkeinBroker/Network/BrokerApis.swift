@@ -12,6 +12,7 @@ struct BrokerApis: ApiRouter {
   /// The APIs that change the cluster's metadata, decided by the controller.
   static let controllerApis: Set<ApiKey> = [
     .createTopics, .deleteTopics, .createPartitions, .alterConfigs, .incrementalAlterConfigs,
+    .electLeaders,
   ]
 
   var supportedApis: [ApiKey: ClosedRange<Int16>] { SupportedApis.versions }
@@ -63,6 +64,12 @@ struct BrokerApis: ApiRouter {
       return D.run(InitProducerIdRequest.self, &body, context, h.initProducerId)
     case .describeProducers:
       return D.run(DescribeProducersRequest.self, &body, context, h.describeProducers)
+    case .electLeaders:
+      // Only on the controller node: elsewhere it was forwarded above.
+      guard let controller = h.localController else {
+        return .close("ElectLeaders needs the controller")
+      }
+      return D.run(ElectLeadersRequest.self, &body, context, controller.electLeaders)
     case .offsetForLeaderEpoch:
       return D.run(OffsetForLeaderEpochRequest.self, &body, context, h.offsetForLeaderEpoch)
     default:
