@@ -203,6 +203,22 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     #expect(try reopened.produce(producerId: 9, epoch: 2, sequence: 0, leaderEpoch: 4).isDuplicate)
   }
 
+  @Test func followerFollowsTransactionsAndMarkers() throws {
+    let leaderDir = TemporaryDirectory()
+    let followerDir = TemporaryDirectory()
+    let leader = try PartitionLog.openForTest(leaderDir)
+    let follower = try PartitionLog.openForTest(followerDir)
+    try leader.produce(producerId: 11, sequence: 0, records: 2, transactional: true)
+    try leader.appendAsLeader(origin: .coordinator, nowMs: 0) { next in
+      producerBatch(producerId: 11, sequence: -1, baseOffset: next, control: true, leaderEpoch: 0)
+    }
+    try leader.produce(producerId: 11, sequence: 2, transactional: true)
+    try follower.appendAsFollower(try leader.readAll(), nowMs: 0)
+    let entry = try #require(follower.producerState.entry(producerId: 11))
+    #expect(entry == leader.producerState.entry(producerId: 11))
+    #expect(entry.currentTxnFirstOffset == 3 && entry.lastSequence == 2)
+  }
+
   @Test func followerRefusesOverlapsDisorderAndCorruption() throws {
     let dir = TemporaryDirectory()
     let log = try PartitionLog.openForTest(dir)
