@@ -56,6 +56,16 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     #expect(epochs(reopened) == [[0, 0], [1, 2], [3, 5], [5, 7]])
   }
 
+  @Test func newLogWritesTheFileWithItsFirstEpoch() throws {
+    let dir = TemporaryDirectory()
+    let log = try PartitionLog.openForTest(dir)
+    #expect(!FileManager.default.fileExists(atPath: epochFile(dir)))
+    try log.appendBatch()
+    #expect(!FileManager.default.fileExists(atPath: epochFile(dir)))
+    try log.appendBatch(leaderEpoch: 0)
+    #expect(try String(contentsOfFile: epochFile(dir), encoding: .utf8) == "0\n1\n0 1\n")
+  }
+
   @Test func oneAppendOfSeveralEpochsAddsEach() throws {
     let dir = TemporaryDirectory()
     let log = try PartitionLog.openForTest(dir)
