@@ -334,10 +334,12 @@ public final class PartitionLog: @unchecked Sendable {
   private func loadLeaderEpochs() throws(StorageError) {
     let (logStart, logEnd) = stateLock.withLock { (startOffset, endOffset) }
     var stored: [(epoch: Int32, startOffset: Int64)]?
+    var unreadable = false
     do {
       stored = try LeaderEpochFileCache.readFile(directory: dir)
     } catch {
       logger.warning("rebuilding unreadable leader epoch checkpoint: \(error)")
+      unreadable = true
     }
     if let stored {
       try leaderEpochCache.reset(to: stored, persist: false)
@@ -353,7 +355,8 @@ public final class PartitionLog: @unchecked Sendable {
         }
       }
     }
-    try leaderEpochCache.reset(to: rebuilt, persist: true)
+    // A new log has nothing to record: its first epoch entry writes the file.
+    try leaderEpochCache.reset(to: rebuilt, persist: unreadable || !rebuilt.isEmpty)
   }
 
   /// Starts a new active segment at the log end offset (no-op if the active one is empty).

@@ -135,7 +135,14 @@ struct CompactionConcurrencyTests {
       group.enter()
       thread.start()
     }
-    Thread.sleep(forTimeInterval: 3)
+    // At least 3 s, longer (up to 60 s) on a loaded machine until enough cleanings and reads
+    // have overlapped.
+    let started = Date()
+    repeat {
+      Thread.sleep(forTimeInterval: 0.1)
+    } while Date().timeIntervalSince(started) < 3
+      || (cleanings.load(ordering: .relaxed) <= 3 || reads.load(ordering: .relaxed) <= 3)
+        && Date().timeIntervalSince(started) < 60
     stop.store(true, ordering: .relaxed)
     group.wait()
     #expect(problems.withLock { $0 } == [])

@@ -56,6 +56,16 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     #expect(epochs(reopened) == [[0, 0], [1, 2], [3, 5], [5, 7]])
   }
 
+  @Test func newLogWritesTheFileWithItsFirstEpoch() throws {
+    let dir = TemporaryDirectory()
+    let log = try PartitionLog.openForTest(dir)
+    #expect(!FileManager.default.fileExists(atPath: epochFile(dir)))
+    try log.appendBatch()
+    #expect(!FileManager.default.fileExists(atPath: epochFile(dir)))
+    try log.appendBatch(leaderEpoch: 0)
+    #expect(try String(contentsOfFile: epochFile(dir), encoding: .utf8) == "0\n1\n0 1\n")
+  }
+
   @Test func oneAppendOfSeveralEpochsAddsEach() throws {
     let dir = TemporaryDirectory()
     let log = try PartitionLog.openForTest(dir)
@@ -201,6 +211,22 @@ private func sampleEpoch(_ offset: Int64) -> Int32 { offset < 2 ? 0 : offset < 5
     try follower.close()
     let reopened = try PartitionLog.openForTest(followerDir, clean: true)
     #expect(try reopened.produce(producerId: 9, epoch: 2, sequence: 0, leaderEpoch: 4).isDuplicate)
+  }
+
+  @Test func followerFollowsTransactionsAndMarkers() throws {
+    let leaderDir = TemporaryDirectory()
+    let followerDir = TemporaryDirectory()
+    let leader = try PartitionLog.openForTest(leaderDir)
+    let follower = try PartitionLog.openForTest(followerDir)
+    try leader.produce(producerId: 11, sequence: 0, records: 2, transactional: true)
+    try leader.appendAsLeader(origin: .coordinator, nowMs: 0) { next in
+      producerBatch(producerId: 11, sequence: -1, baseOffset: next, control: true, leaderEpoch: 0)
+    }
+    try leader.produce(producerId: 11, sequence: 2, transactional: true)
+    try follower.appendAsFollower(try leader.readAll(), nowMs: 0)
+    let entry = try #require(follower.producerState.entry(producerId: 11))
+    #expect(entry == leader.producerState.entry(producerId: 11))
+    #expect(entry.currentTxnFirstOffset == 3 && entry.lastSequence == 2)
   }
 
   @Test func followerRefusesOverlapsDisorderAndCorruption() throws {

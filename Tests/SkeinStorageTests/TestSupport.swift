@@ -92,12 +92,12 @@ extension PartitionLog {
   @discardableResult
   func produce(
     producerId: Int64, epoch: Int16 = 0, sequence: Int32, records: Int32 = 1,
-    timestamp: Int64 = 1_000, leaderEpoch: Int32 = 0
+    timestamp: Int64 = 1_000, transactional: Bool = false, leaderEpoch: Int32 = 0
   ) throws -> LogAppendInfo {
     try appendAsLeader(origin: .client, nowMs: 0) { next in
       var batch = producerBatch(
         producerId: producerId, epoch: epoch, sequence: sequence, records: records,
-        timestamp: timestamp)
+        timestamp: timestamp, transactional: transactional)
       _ = try RecordBatchValidator.assignOffsets(
         in: &batch, firstOffset: next, partitionLeaderEpoch: leaderEpoch)
       return batch
@@ -119,19 +119,23 @@ extension PartitionLog {
   }
 }
 
-/// A batch of an idempotent producer: header fields only, dummy record bytes, a valid CRC.
+/// A batch of an idempotent producer: header fields only, dummy record bytes, a valid CRC. A
+/// `control` batch (a transaction marker) has no sequence.
 func producerBatch(
   producerId: Int64, epoch: Int16 = 0, sequence: Int32, records: Int32 = 1, baseOffset: Int64 = 0,
-  timestamp: Int64 = 1_000, transactional: Bool = false
+  timestamp: Int64 = 1_000, transactional: Bool = false, control: Bool = false,
+  leaderEpoch: Int32 = -1
 ) -> ByteBuffer {
   let payload = 16
   var attributes = RecordBatchAttributes()
-  attributes.isTransactional = transactional
+  attributes.isTransactional = transactional || control
+  attributes.isControl = control
   var buffer = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload)
   RecordBatchHeader(
     baseOffset: baseOffset,
     batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + payload),
-    attributes: attributes, lastOffsetDelta: records - 1, baseTimestamp: timestamp,
+    partitionLeaderEpoch: leaderEpoch, attributes: attributes, lastOffsetDelta: records - 1,
+    baseTimestamp: timestamp,
     maxTimestamp: timestamp, producerId: producerId, producerEpoch: epoch,
     baseSequence: sequence, recordCount: records
   ).write(to: &buffer)
