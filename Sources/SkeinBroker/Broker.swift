@@ -96,6 +96,8 @@ public final class Broker: Sendable {
     let logManager = try LogManager(
       dataDir: dataDir, defaultConfig: staticDefaults,
       checkpointIntervalMs: Int64(config.int("log.flush.offset.checkpoint.interval.ms") ?? 60_000),
+      replicationOffsetCheckpointIntervalMs: Int64(
+        config.int("replica.high.watermark.checkpoint.interval.ms") ?? 5_000),
       producerIdExpiration: .init(
         expirationMs: Int64(config.int("producer.id.expiration.ms") ?? 86_400_000),
         checkIntervalMs: Int64(config.int("producer.id.expiration.check.interval.ms") ?? 600_000)),
