@@ -40,10 +40,11 @@ public final class Broker: Sendable {
     self.logger = logger
   }
 
-  public static func start(config: BrokerConfig, logger: Logger) async throws -> Broker {
-    let dataDir = config.dataDirectory
+  public static func start(config configured: BrokerConfig, logger: Logger) async throws -> Broker {
+    let dataDir = configured.dataDirectory
     try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-    let clusterId = try MetaProperties.loadOrCreate(dataDir: dataDir, nodeId: config.nodeId)
+    let (config, clusterId, notice) = try MetaProperties.resolve(configured, dataDir: dataDir)
+    if let notice { logger.notice("\(notice)") }
     let staticDefaults = try LogConfig(config.topicDefaults)
     let logManager = try LogManager(
       dataDir: dataDir, defaultConfig: staticDefaults,
