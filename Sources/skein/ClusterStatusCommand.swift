@@ -51,7 +51,7 @@ struct ClusterStatusCommand: AsyncParsableCommand {
       let status = await Self.collect(cluster, requestTimeoutMs: requestTimeoutMs)
       switch format {
       case .json: CLIOutput.out(Self.json(status).rendered)
-      case .table: for line in Self.table(status) { CLIOutput.out(line) }
+      case .table: for line in Self.tableLines(status) { CLIOutput.out(line) }
       }
       if status.error != nil { throw ExitCode.failure }
     }
@@ -109,7 +109,7 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     return status
   }
 
-  static func table(_ status: Status) -> [String] {
+  static func tableLines(_ status: Status) -> [String] {
     let controller = status.controllerId.map { " (node \($0))" } ?? ""
     var lines = [
       "bootstrap \(status.cluster.bootstrap)",
@@ -126,7 +126,7 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         known ? String(broker.leaders) : "?", known ? String(broker.replicas) : "?",
       ])
     }
-    lines += aligned(rows)
+    lines += table(rows)
     lines.append("")
     if let error = status.error {
       lines.append("error: \(error)")
@@ -179,21 +179,5 @@ struct ClusterStatusCommand: AsyncParsableCommand {
       ("offline", known ? problems(status.offline) : .null),
       ("error", .optional(status.error)),
     ])
-  }
-}
-
-/// Rows of cells as left-aligned columns separated by two spaces.
-func aligned(_ rows: [[String]]) -> [String] {
-  var widths: [Int] = []
-  for row in rows {
-    for (i, cell) in row.enumerated() {
-      if i >= widths.count { widths.append(0) }
-      widths[i] = max(widths[i], cell.count)
-    }
-  }
-  return rows.map { row in
-    row.enumerated().map { i, cell in
-      i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
-    }.joined(separator: "  ")
   }
 }

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import SKEIN_BIN
+from conftest import SKEIN_BIN, wait_for as wait_until  # noqa: F401 (re-exported)
 
 
 def free_port_block(count: int, host: str = "127.0.0.1") -> int:
@@ -124,11 +124,12 @@ class LocalCluster:
                         os.kill(int(entry.name), signal.SIGKILL)
 
 
-def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def running_cluster(tmp_path, request, brokers: int, racks: int):
+    """The body of a `cluster` fixture: a LocalCluster (not yet up), its nodes' logs printed
+    when the test failed, and everything stopped afterwards."""
+    c = LocalCluster(tmp_path / "cluster", brokers=brokers, racks=racks)
+    yield c
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(f"\n{c.logs()}")
+    c.cleanup()

@@ -11,19 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from cluster_helpers import LocalCluster, pid_runs, skein, wait_until
+from cluster_helpers import pid_runs, running_cluster, skein, wait_until
 from conftest import SKEIN_BIN, free_port
 from helpers import consume_range, produce_sync, unique
 
 
 @pytest.fixture
 def cluster(tmp_path, request):
-    c = LocalCluster(tmp_path / "cluster", brokers=1, racks=1)
-    yield c
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(f"\n{c.logs()}")
-    c.cleanup()
+    yield from running_cluster(tmp_path, request, brokers=1, racks=1)
 
 
 def test_up_writes_cluster_json_and_returns_registered(cluster):
