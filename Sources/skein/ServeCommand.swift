@@ -83,7 +83,14 @@ struct ServeCommand: AsyncParsableCommand {
       throw ValidationError("--listen wants HOST:PORT, got \(listen)")
     }
     if values["listeners"] == nil || listen != "127.0.0.1:9092" {
-      values["listeners"] = "PLAINTEXT://\(listen)"
+      // The client listener; a controller listener from the config file stays.
+      let controllerNames = Set(BrokerConfig(values).controllerListenerNames)
+      let kept = (BrokerConfig.parseListeners(values["listeners"] ?? "") ?? []).filter {
+        controllerNames.contains($0.name)
+      }
+      values["listeners"] =
+        (["PLAINTEXT://\(listen)"] + kept.map { "\($0.name)://\($0.host):\($0.port)" })
+        .joined(separator: ",")
     }
     if let advertised {
       guard BrokerConfig.parseHostPort(advertised) != nil else {
