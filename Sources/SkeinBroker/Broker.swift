@@ -60,21 +60,23 @@ public final class Broker: Sendable {
     self.logger = logger
   }
 
-  public static func start(config: BrokerConfig, logger: Logger) async throws -> Broker {
-    let roles = config.processRoles
+  public static func start(config configured: BrokerConfig, logger: Logger) async throws
+    -> Broker
+  {
+    let roles = configured.processRoles
     let isController = roles.contains(.controller)
     let isBroker = roles.contains(.broker)
-    let nodeId = config.nodeId
-    let dataDir = config.dataDirectory
+    let dataDir = configured.dataDirectory
     try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-    let requestTimeout = Duration.milliseconds(Int64(config.int("request.timeout.ms") ?? 30_000))
+    let requestTimeout = Duration.milliseconds(Int64(configured.int("request.timeout.ms") ?? 30_000))
 
     // Where the controller is: this node, or over the controller listener.
     var remoteChannels: [RemoteControllerChannel] = []
     func remoteChannel(_ purpose: String) -> RemoteControllerChannel {
       let channel = RemoteControllerChannel(
-        servers: config.controllerBootstrapServers, clientId: "broker-\(nodeId)-\(purpose)",
+        servers: configured.controllerBootstrapServers,
+        clientId: "broker-\(configured.nodeId)-\(purpose)",
         requestTimeout: requestTimeout, eventLoopGroup: group)
       remoteChannels.append(channel)
       return channel
@@ -82,15 +84,19 @@ public final class Broker: Sendable {
     let local = isController ? LocalControllerChannel(eventLoop: group.next()) : nil
     let channel: any ControllerChannel = local ?? remoteChannel("control")
 
-    var wantedClusterId = config.string("cluster.id")
+    var wantedClusterId = configured.string("cluster.id")
     if !isController && wantedClusterId == nil
       && MetaProperties.storedClusterId(dataDir: dataDir) == nil
     {
       // A fresh broker joins the cluster its controller runs.
       wantedClusterId = try await Self.askClusterId(channel, logger: logger)
     }
-    let clusterId = try MetaProperties.loadOrCreate(
-      dataDir: dataDir, nodeId: nodeId, clusterId: wantedClusterId)
+    let resolved = try MetaProperties.resolve(
+      configured, dataDir: dataDir, clusterId: wantedClusterId)
+    let config = resolved.config
+    let clusterId = resolved.clusterId
+    if let notice = resolved.notice { logger.notice("\(notice)") }
+    let nodeId = config.nodeId
 
     let staticDefaults = try LogConfig(config.topicDefaults)
     let logManager = try LogManager(

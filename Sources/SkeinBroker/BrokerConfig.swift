@@ -28,9 +28,14 @@ public struct BrokerConfig: Sendable {
     explicit[key] = value
   }
 
-  /// Kafka's defaults for the broker keys Skein honours.
-  public static let defaults: [String: String] = [
-    "node.id": "1",
+  /// Kafka's defaults for the broker keys Skein honours (a plain `skein serve` is node 0, a
+  /// combined broker and controller).
+  public static let defaults: [String: String] = storageAndNetworkDefaults.merging(
+    clusterDefaults
+  ) { first, _ in first }
+
+  private static let storageAndNetworkDefaults: [String: String] = [
+    "node.id": "0",
     "listeners": "PLAINTEXT://127.0.0.1:9092",
     "log.dirs": "./skein-data",
     "num.partitions": "1",
@@ -80,7 +85,7 @@ public struct BrokerConfig: Sendable {
     string(key)?.lowercased() == "true"
   }
 
-  public var nodeId: Int32 { Int32(int("node.id") ?? 1) }
+  public var nodeId: Int32 { Int32(int("node.id") ?? 0) }
   public var rack: String? { string("broker.rack") }
   public var dataDirectory: String {
     let dirs =
@@ -92,26 +97,27 @@ public struct BrokerConfig: Sendable {
   public var defaultPartitions: Int32 { Int32(int("num.partitions") ?? 1) }
   public var defaultReplicationFactor: Int16 { Int16(int("default.replication.factor") ?? 1) }
 
-  /// The listener to bind: host and port from `listeners` (first PLAINTEXT entry).
+  /// The client listener to bind: the first `listeners` entry that is not a controller
+  /// listener (`controller.listener.names`).
   public var listener: (host: String, port: Int) {
-    Self.parseListener(string("listeners") ?? "") ?? ("127.0.0.1", 9092)
+    clientEndpoint(string("listeners") ?? "") ?? ("127.0.0.1", 9092)
   }
 
-  /// Where clients are told to connect: `advertised.listeners`, else the listener.
+  /// Where clients are told to connect: `advertised.listeners` (its first non-controller
+  /// entry), else the listener.
   public var advertisedListener: (host: String, port: Int) {
-    if let text = explicit["advertised.listeners"], let parsed = Self.parseListener(text) {
+    if let text = explicit["advertised.listeners"], let parsed = clientEndpoint(text) {
       return parsed
     }
     let l = listener
     return (l.host == "0.0.0.0" || l.host.isEmpty ? "127.0.0.1" : l.host, l.port)
   }
 
-  /// Parses `PLAINTEXT://host:port` (or bare `host:port`), taking the first entry.
-  static func parseListener(_ text: String) -> (host: String, port: Int)? {
-    guard let first = text.split(separator: ",").first else { return nil }
-    let spec = first.trimmedOfSpaces
-    let parts = spec.split(separator: "://", maxSplits: 1)
-    return parseHostPort(String(parts.count == 2 ? parts[1] : Substring(spec)))
+  private func clientEndpoint(_ text: String) -> (host: String, port: Int)? {
+    let controllerNames = Set(controllerListenerNames)
+    return Self.parseListeners(text)?.first { !controllerNames.contains($0.name) }.map {
+      ($0.host, $0.port)
+    }
   }
 
   /// Parses `host:port` or `[v6]:port`.

@@ -178,31 +178,13 @@ struct PlacementCommand: ParsableCommand {
   }
 
   static func label(_ broker: ReplicaPlacement.Broker) -> String {
-    broker.rack.map { "\($0)-B\(broker.id)" } ?? "B\(broker.id)"
+    ReplicaLayout.Row(broker: broker, positions: []).label
   }
 
   static func table(
     _ assignment: [[Int32]], ordered: [ReplicaPlacement.Broker], failover: Failover?
   ) -> [String] {
-    let positions = assignment.first?.count ?? 0
-    var rows: [[String]] = [
-      ["Brokers", "Leaders"] + Array(repeating: "Followers", count: max(0, positions - 1))
-    ]
-    for broker in ordered {
-      var row = [label(broker)]
-      for position in 0..<positions {
-        let held = assignment.indices.filter { assignment[$0][position] == broker.id }
-        row.append(held.isEmpty ? "-" : held.map { "P\($0)" }.joined(separator: " "))
-      }
-      rows.append(row)
-    }
-    var widths = Array(repeating: 0, count: positions + 1)
-    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-    var lines = rows.map { row in
-      row.enumerated().map { i, cell in
-        i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
-      }.joined(separator: " | ")
-    }
+    var lines = ReplicaLayout(assignment: assignment, brokers: ordered).tableLines()
 
     lines.append("")
     for broker in ordered {

@@ -6,7 +6,8 @@ import Logging
 import SkeinBroker
 import Synchronization
 
-/// `skein serve`: runs a single-node Skein broker (a cluster of one) until SIGINT or SIGTERM.
+/// `skein serve`: runs a Skein node (by default one combined broker and controller, node 0: a
+/// cluster of one) until SIGINT or SIGTERM.
 struct ServeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve", abstract: "Run a Skein broker.")
@@ -31,6 +32,37 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String = "info"
 
+  @Option(name: .customLong("node-id"), help: "This node's id, node.id (default 0).")
+  var nodeId: Int32?
+
+  @Option(help: "This broker's rack, broker.rack.")
+  var rack: String?
+
+  @Option(
+    name: .customLong("process-roles"),
+    help: "broker, controller or broker,controller (process.roles; default both).")
+  var processRoles: String?
+
+  @Option(
+    name: .customLong("controller-listen"),
+    help: "The controller's listener, HOST:PORT (adds CONTROLLER://HOST:PORT to listeners).")
+  var controllerListen: String?
+
+  @Option(
+    name: .customLong("controller"),
+    help: "Where the controller is, HOST:PORT[,…] (controller.quorum.bootstrap.servers).")
+  var controller: String?
+
+  func validate() throws {
+    if let nodeId, nodeId < 0 { throw ValidationError("--node-id must not be negative") }
+    if let controllerListen, BrokerConfig.parseHostPort(controllerListen) == nil {
+      throw ValidationError("--controller-listen wants HOST:PORT, got \(controllerListen)")
+    }
+    if let controller, BrokerConfig.parseBootstrapServers(controller)?.isEmpty != false {
+      throw ValidationError("--controller wants HOST:PORT[,…], got \(controller)")
+    }
+  }
+
   func run() async throws {
     guard let level = Logger.Level(rawValue: logLevel) else {
       throw ValidationError("unknown log level \(logLevel)")
@@ -51,7 +83,14 @@ struct ServeCommand: AsyncParsableCommand {
       throw ValidationError("--listen wants HOST:PORT, got \(listen)")
     }
     if values["listeners"] == nil || listen != "127.0.0.1:9092" {
-      values["listeners"] = "PLAINTEXT://\(listen)"
+      // The client listener; a controller listener from the config file stays.
+      let controllerNames = Set(BrokerConfig(values).controllerListenerNames)
+      let kept = (BrokerConfig.parseListeners(values["listeners"] ?? "") ?? []).filter {
+        controllerNames.contains($0.name)
+      }
+      values["listeners"] =
+        (["PLAINTEXT://\(listen)"] + kept.map { "\($0.name)://\($0.host):\($0.port)" })
+        .joined(separator: ",")
     }
     if let advertised {
       guard BrokerConfig.parseHostPort(advertised) != nil else {
@@ -62,19 +101,47 @@ struct ServeCommand: AsyncParsableCommand {
     if values["log.dirs"] == nil && values["log.dir"] == nil || dataDir != "./skein-data" {
       values["log.dirs"] = dataDir
     }
+    if let nodeId { values["node.id"] = String(nodeId) }
+    if let rack { values["broker.rack"] = rack }
+    if let processRoles { values["process.roles"] = processRoles }
+    if let controller { values["controller.quorum.bootstrap.servers"] = controller }
+    if let controllerListen {
+      values["listeners"] = Self.listeners(
+        values["listeners"] ?? BrokerConfig.defaults["listeners"] ?? "",
+        addingController: controllerListen, named: BrokerConfig(values).controllerListenerNames)
+    }
     for setting in settings {
       guard let eq = setting.firstIndex(of: "=") else {
         throw ValidationError("--set wants key=value, got \(setting)")
       }
       values[String(setting[..<eq])] = String(setting[setting.index(after: eq)...])
     }
+    let config = BrokerConfig(values)
+    let problems = config.validate()
+    guard problems.isEmpty else {
+      throw ValidationError(problems.joined(separator: "\n"))
+    }
 
     // Catch the signals before starting, so one that arrives during start-up is not lost.
     let stop = ShutdownSignal()
-    let broker = try await Broker.start(config: BrokerConfig(values), logger: logger)
+    let broker = try await Broker.start(config: config, logger: logger)
     await stop.wait()
     logger.info("shutting down")
     await broker.shutdown()
+  }
+}
+
+extension ServeCommand {
+  /// `listeners` with the controller listener set to `address` (replacing any entry of that
+  /// name), so `--controller-listen` works beside a `listeners` from the config file.
+  static func listeners(_ text: String, addingController address: String, named names: [String])
+    -> String
+  {
+    let name = names.first ?? "CONTROLLER"
+    var entries = text.split(separator: ",").map { $0.filter { $0 != " " && $0 != "\t" } }
+    entries.removeAll { $0.uppercased().hasPrefix(name + "://") || $0.isEmpty }
+    entries.append("\(name)://\(address)")
+    return entries.joined(separator: ",")
   }
 }
 

@@ -8,6 +8,6 @@ struct Skein: AsyncParsableCommand {
     abstract: "A Kafka-compatible replicated commit log.",
     subcommands: [
       ServeCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self,
-      PlacementCommand.self, GroupCommand.self,
+      PlacementCommand.self, GroupCommand.self, ClusterCommand.self,
     ])
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import KafkaProtocol
 import SkeinClient
+import SkeinCluster
 
 /// `skein topic`: create, list, describe, delete and alter topics.
 struct TopicCommand: AsyncParsableCommand {
@@ -86,7 +87,18 @@ struct TopicCommand: AsyncParsableCommand {
   /// `skein topic describe NAME`.
   struct Describe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Show a topic's partitions (leader, replicas, ISR) and configs.")
+      abstract: "Show a topic's partitions (leader, leader epoch, replicas, ISR) and configs.",
+      discussion: """
+        --layout prints the replica table of the architecture deck from the live cluster: one \
+        row per broker (R1-B0, R2-B3, … in the rack-alternated order of replica placement), the \
+        partitions it is preferred leader of, then those it follows at each follower position. \
+        A replica out of the ISR is marked *, an offline partition !, a replica that leads in \
+        place of the preferred one +.
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+      case table, json
+    }
 
     @OptionGroup var client: ClientOptions
 
@@ -96,10 +108,30 @@ struct TopicCommand: AsyncParsableCommand {
     @Flag(name: .customLong("all-configs"), help: "List every config with its source.")
     var allConfigs = false
 
+    @Option(help: "table or json.")
+    var format: Format = .table
+
+    @Flag(help: "Show the deck's broker × replica-position table.")
+    var layout = false
+
     func run() async throws {
       try await withClient(client) { client in
         let admin = Admin(client: client)
         let topic = try await admin.describeTopic(name)
+        if layout {
+          let brokers = await client.metadata.brokers.values.map {
+            ReplicaPlacement.Broker(id: $0.nodeId, rack: $0.rack)
+          }
+          let model = Self.layout(topic, brokers: brokers)
+          switch format {
+          case .table:
+            CLIOutput.out("Topic: \(topic.name)")
+            for line in model.tableLines() { CLIOutput.out(line) }
+          case .json:
+            CLIOutput.out(Self.json(model, topic: topic.name).rendered)
+          }
+          return
+        }
         var configs: [ConfigEntry] = []
         var configError: (any Error)?
         do {
@@ -107,8 +139,13 @@ struct TopicCommand: AsyncParsableCommand {
         } catch {
           configError = error
         }
-        for line in Self.format(topic, configs: configs, allConfigs: allConfigs) {
-          CLIOutput.out(line)
+        switch format {
+        case .table:
+          for line in Self.format(topic, configs: configs, allConfigs: allConfigs) {
+            CLIOutput.out(line)
+          }
+        case .json:
+          CLIOutput.out(Self.json(topic, configs: configs, allConfigs: allConfigs).rendered)
         }
         if let configError {
           CLIOutput.error("cannot describe the configs of \(name): \(configError)")
@@ -116,15 +153,17 @@ struct TopicCommand: AsyncParsableCommand {
       }
     }
 
-    /// Lines in the shape of `kafka-topics --describe`.
+    private static func overrides(_ configs: [ConfigEntry]) -> [ConfigEntry] {
+      configs.filter { $0.source == .dynamicTopicConfig || $0.source == .unknown }
+    }
+
+    /// Lines in the shape of `kafka-topics --describe`, with each partition's leader epoch.
     static func format(_ topic: TopicMetadata, configs: [ConfigEntry], allConfigs: Bool)
       -> [String]
     {
       let replicationFactor = topic.partitions.map(\.replicas.count).max() ?? 0
-      let overrides = configs.filter {
-        $0.source == .dynamicTopicConfig || $0.source == .unknown
-      }
-      let overrideText = overrides.map { "\($0.name)=\($0.value ?? "")" }.joined(separator: ",")
+      let overrideText = overrides(configs).map { "\($0.name)=\($0.value ?? "")" }.joined(
+        separator: ",")
       var lines = [
         "Topic: \(topic.name)\tTopicId: \(topic.topicId)\tPartitionCount: \(topic.partitionCount)"
           + "\tReplicationFactor: \(replicationFactor)\tConfigs: \(overrideText)"
@@ -133,10 +172,9 @@ struct TopicCommand: AsyncParsableCommand {
         let leader = partition.leader >= 0 ? "\(partition.leader)" : "none"
         var line =
           "\tTopic: \(topic.name)\tPartition: \(partition.partition)\tLeader: \(leader)"
+          + "\tLeaderEpoch: \(partition.leaderEpoch)"
           + "\tReplicas: \(list(partition.replicas))\tIsr: \(list(partition.isr))"
-        if !partition.offlineReplicas.isEmpty {
-          line += "\tOffline: \(list(partition.offlineReplicas))"
-        }
+          + "\tOffline: \(list(partition.offlineReplicas))"
         if partition.error != .none {
           line += "\tError: \(partition.error.kafkaName)"
         }
@@ -149,6 +187,71 @@ struct TopicCommand: AsyncParsableCommand {
         }
       }
       return lines
+    }
+
+    /// The same as JSON: the topic, its partitions and its config overrides (all configs with
+    /// their sources with `--all-configs`).
+    static func json(_ topic: TopicMetadata, configs: [ConfigEntry], allConfigs: Bool) -> JSONText {
+      let partitions = topic.partitions.map { p -> JSONText in
+        var members: [(String, JSONText)] = [
+          ("partition", .int(p.partition)), ("leader", .int(p.leader)),
+          ("leader_epoch", .int(p.leaderEpoch)), ("replicas", .ints(p.replicas)),
+          ("isr", .ints(p.isr)), ("offline_replicas", .ints(p.offlineReplicas)),
+        ]
+        if p.error != .none { members.append(("error", .string(p.error.kafkaName))) }
+        return .object(members)
+      }
+      let shown = allConfigs ? configs.sorted { $0.name < $1.name } : overrides(configs)
+      let configMembers = shown.map { config -> (String, JSONText) in
+        let value: JSONText = config.isSensitive ? .null : .optional(config.value)
+        guard allConfigs else { return (config.name, value) }
+        return (config.name, .object([("value", value), ("source", .string(config.source.name))]))
+      }
+      return .object([
+        ("topic", .string(topic.name)), ("topic_id", .string(topic.topicId.description)),
+        ("partition_count", .int(topic.partitionCount)),
+        ("replication_factor", .int(topic.partitions.map(\.replicas.count).max() ?? 0)),
+        ("partitions", .array(partitions)), ("configs", .object(configMembers)),
+      ])
+    }
+
+    /// The layout of a live topic over the brokers Metadata lists (with their racks).
+    static func layout(_ topic: TopicMetadata, brokers: [ReplicaPlacement.Broker])
+      -> ReplicaLayout
+    {
+      ReplicaLayout(
+        partitions: topic.partitions.map {
+          ReplicaLayout.Partition(
+            partition: $0.partition, replicas: $0.replicas, leader: $0.leader, isr: $0.isr)
+        }, brokers: brokers)
+    }
+
+    /// The layout model as JSON: per broker row its positions' cells, each with its marks.
+    static func json(_ layout: ReplicaLayout, topic: String) -> JSONText {
+      func cells(_ cells: [ReplicaLayout.Cell]) -> JSONText {
+        .array(
+          cells.map { cell in
+            .object([
+              ("partition", .int(cell.partition)), ("label", .string(cell.label)),
+              ("in_sync", .bool(!cell.marks.contains(.outOfSync))),
+              ("offline", .bool(cell.marks.contains(.offline))),
+              ("moved_leader", .bool(cell.marks.contains(.movedLeader))),
+            ])
+          })
+      }
+      let rows = layout.rows.map { row -> JSONText in
+        .object([
+          ("label", .string(row.label)), ("broker", .int(row.broker.id)),
+          ("rack", .optional(row.broker.rack)), ("registered", .bool(row.registered)),
+          ("leaders", cells(row.positions.first ?? [])),
+          ("followers", .array(row.positions.dropFirst().map(cells))),
+        ])
+      }
+      let legend = layout.marksUsed.map { ($0.rawValue, JSONText.string($0.meaning)) }
+      return .object([
+        ("topic", .string(topic)), ("positions", .int(layout.positionCount)),
+        ("rows", .array(rows)), ("legend", .object(legend)),
+      ])
     }
 
     private static func list(_ ids: [Int32]) -> String {

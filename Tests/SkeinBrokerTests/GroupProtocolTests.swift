@@ -67,7 +67,7 @@ import Testing
     let conn = try broker.connect()
     for version in Int16(0)...3 {
       let r = try conn.roundTrip(FindCoordinatorRequest(key: "g", keyType: 0), version: version)
-      #expect(r.errorCode == 0 && r.nodeId == 1 && r.port == Int32(broker.port))
+      #expect(r.errorCode == 0 && r.nodeId == 0 && r.port == Int32(broker.port))
     }
     let txn = try conn.roundTrip(FindCoordinatorRequest(key: "t", keyType: 1), version: 3)
     #expect(txn.errorCode == ErrorCode.coordinatorNotAvailable.rawValue && txn.nodeId == -1)
@@ -75,7 +75,7 @@ import Testing
       let r = try conn.roundTrip(
         FindCoordinatorRequest(keyType: 0, coordinatorKeys: ["a", "b"]), version: version)
       #expect(r.coordinators.map(\.key) == ["a", "b"])
-      #expect(r.coordinators.allSatisfy { $0.errorCode == 0 && $0.nodeId == 1 })
+      #expect(r.coordinators.allSatisfy { $0.errorCode == 0 && $0.nodeId == 0 })
     }
     let bad = try conn.roundTrip(
       FindCoordinatorRequest(keyType: 7, coordinatorKeys: ["a"]), version: 4)

@@ -38,7 +38,7 @@ def create_topic(bootstrap, name, partitions=1, config=None, timeout=15):
         md = a.list_topics(topic=name, timeout=5)
         t = md.topics.get(name)
         if t is not None and t.error is None and len(t.partitions) == partitions and all(
-                p.leader == 1 for p in t.partitions.values()):
+                p.leader == 0 for p in t.partitions.values()):
             return
         time.sleep(0.05)
     raise AssertionError(f"topic {name} not ready")

@@ -75,7 +75,7 @@ def test_create_partitions_grows_a_topic(broker):
         assert time.monotonic() < deadline, "metadata never showed 5 partitions"
         time.sleep(0.1)
     for p in a.list_topics(topic, timeout=10).topics[topic].partitions.values():
-        assert p.leader == 1 and p.error is None
+        assert p.leader == 0 and p.error is None
     # The new partitions take records.
     delivered = produce_sync(broker.bootstrap, topic,
                              [(None, f"p{p}".encode(), None, p) for p in range(5)])

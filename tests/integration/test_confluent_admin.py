@@ -73,9 +73,9 @@ def test_create_describe_list_delete(broker):
     assert t.error is None
     assert sorted(t.partitions) == [0, 1, 2]
     for p in t.partitions.values():
-        assert p.leader == 1 and p.replicas == [1] and p.isrs == [1]
-    assert list(md.brokers) == [1]
-    assert md.brokers[1].host == "127.0.0.1" and md.brokers[1].port == broker.port
+        assert p.leader == 0 and p.replicas == [0] and p.isrs == [0]
+    assert list(md.brokers) == [0]
+    assert md.brokers[0].host == "127.0.0.1" and md.brokers[0].port == broker.port
 
     configs = describe_topic(a, topic)
     for name, value in OVERRIDES.items():
@@ -136,7 +136,7 @@ def test_describe_configs_reports_every_kafka_topic_config(broker):
 
 def test_describe_broker_configs(broker):
     a = admin(broker.bootstrap)
-    res = ConfigResource(ConfigResource.Type.BROKER, "1")
+    res = ConfigResource(ConfigResource.Type.BROKER, "0")
     configs = a.describe_configs([res], request_timeout=15)[res].result(timeout=15)
     assert configs["num.partitions"].value == "1"
     assert configs["auto.create.topics.enable"].value == "true"

@@ -22,20 +22,20 @@ def kcat(*args, input=None, timeout=60):
 def test_kcat_lists_the_broker(broker):
     out = kcat("-b", broker.bootstrap, "-L").stdout.decode()
     assert "1 brokers:" in out, out
-    assert f"broker 1 at {broker.bootstrap}" in out, out
+    assert f"broker 0 at {broker.bootstrap}" in out, out
 
     topic = unique("kcat-meta")
     create_topic(broker.bootstrap, topic, partitions=2)
     meta = json.loads(kcat("-b", broker.bootstrap, "-L", "-J", "-t", topic).stdout)
-    assert meta["brokers"] == [{"id": 1, "name": broker.bootstrap}]
+    assert meta["brokers"] == [{"id": 0, "name": broker.bootstrap}]
     [t] = meta["topics"]
     assert t["topic"] == topic
     assert "error" not in t or not t["error"]
     assert sorted(p["partition"] for p in t["partitions"]) == [0, 1]
     for p in t["partitions"]:
-        assert p["leader"] == 1
-        assert [r["id"] for r in p["replicas"]] == [1]
-        assert [r["id"] for r in p["isrs"]] == [1]
+        assert p["leader"] == 0
+        assert [r["id"] for r in p["replicas"]] == [0]
+        assert [r["id"] for r in p["isrs"]] == [0]
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])

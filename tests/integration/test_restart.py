@@ -17,7 +17,7 @@ def snapshot(bootstrap, topics):
         ids[name] = str(d.topic_id)
         parts[name] = [(p.id, p.leader.id, [r.id for r in p.replicas]) for p in d.partitions]
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics]
-    resources.append(ConfigResource(ConfigResource.Type.BROKER, "1"))
+    resources.append(ConfigResource(ConfigResource.Type.BROKER, "0"))
     configs = {}
     for res, fut in a.describe_configs(resources, request_timeout=10).items():
         configs[(res.restype, res.name)] = {
@@ -38,7 +38,7 @@ def test_sigterm_restart_keeps_topics_ids_configs_and_data(broker):
     # Incremental changes: set a topic config; a dynamic broker default.
     r1 = ConfigResource(ConfigResource.Type.TOPIC, t1, incremental_configs=[
         ConfigEntry("segment.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
-    rb = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+    rb = ConfigResource(ConfigResource.Type.BROKER, "0", incremental_configs=[
         ConfigEntry("log.retention.bytes", "987654321",
                     incremental_operation=AlterConfigOpType.SET)])
     for f in a.incremental_alter_configs([r1, rb]).values():
@@ -55,7 +55,7 @@ def test_sigterm_restart_keeps_topics_ids_configs_and_data(broker):
     assert c1["cleanup.policy"] == ("delete", 1)  # DYNAMIC_TOPIC_CONFIG
     assert c1["segment.bytes"] == ("1073741824", 5)  # DEFAULT_CONFIG
     assert c2["retention.bytes"] == ("987654321", 2)  # DYNAMIC_BROKER_CONFIG
-    assert before["configs"][(ConfigResource.Type.BROKER, "1")]["log.retention.bytes"][0] == \
+    assert before["configs"][(ConfigResource.Type.BROKER, "0")]["log.retention.bytes"][0] == \
         "987654321"
     assert before["ids"][t1] != before["ids"][t2]
     assert "AAAAAAAAAAAAAAAAAAAAAA" not in before["ids"].values()
