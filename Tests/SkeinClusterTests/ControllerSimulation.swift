@@ -36,6 +36,7 @@ struct SimulationStats {
   var alterPartitionRefused = 0
   var duplicateRegistrations = 0
   var staleHeartbeats = 0
+  var adminElections = 0
 
   static func += (lhs: inout SimulationStats, rhs: SimulationStats) {
     lhs.fences += rhs.fences
@@ -47,6 +48,7 @@ struct SimulationStats {
     lhs.alterPartitionRefused += rhs.alterPartitionRefused
     lhs.duplicateRegistrations += rhs.duplicateRegistrations
     lhs.staleHeartbeats += rhs.staleHeartbeats
+    lhs.adminElections += rhs.adminElections
   }
 }
 
@@ -109,6 +111,7 @@ struct ControllerSimulation {
       do throws(InvariantViolation) {
         try deliver(upTo: now)
         try controller.tick(now: now, stats: &stats)
+        if chaos && chance(everySeconds: 10) { try adminElection() }
         for index in brokers.indices { step(index) }
       } catch {
         throw InvariantViolation(timeMs: now, message: error.message)
@@ -130,6 +133,19 @@ struct ControllerSimulation {
       case .running: break
       }
     }
+  }
+
+  /// An ElectLeaders from an admin: preferred for any partition, unclean only where the topic
+  /// allows it (the invariants treat those topics as unclean).
+  mutating func adminElection() throws(InvariantViolation) {
+    let all = controller.image.partitions()
+    guard let tp = all.randomElement(using: &rng) else { return }
+    let type: ElectionType =
+      uncleanTopics.contains(tp.topic) && Bool.random(using: &rng) ? .unclean : .preferred
+    let (results, records) = controller.decisions.electLeaders(
+      type: type, partitions: [tp], image: controller.image)
+    if results[tp] == .some(nil) { stats.adminElections += 1 }
+    try controller.append(records, stats: &stats)
   }
 
   // MARK: network
@@ -207,7 +223,7 @@ struct ControllerSimulation {
       return
     }
     let messages = brokers[index].tick(
-      now: now, settings: settings, rng: &rng)
+      now: now, chaos: chaos, settings: settings, rng: &rng)
     for message in messages {
       send(
         message, toController: true, broker: brokers[index].id,
@@ -404,9 +420,10 @@ struct SimulatedBroker {
     nextAlterMs = now + 1000
   }
 
-  mutating func tick(now: Int64, settings: SimulationSettings, rng: inout SeededGenerator)
-    -> [ControllerSimulation.Message]
-  {
+  /// The requests due now; in chaos a heartbeat now and then asks to be fenced.
+  mutating func tick(
+    now: Int64, chaos: Bool, settings: SimulationSettings, rng: inout SeededGenerator
+  ) -> [ControllerSimulation.Message] {
     var out: [ControllerSimulation.Message] = []
     if now >= nextFetchMs {
       out.append(.fetchMetadata(from: applied))
@@ -428,7 +445,7 @@ struct SimulatedBroker {
         .heartbeat(
           BrokerHeartbeatRequest(
             brokerId: id, brokerEpoch: epoch, currentMetadataOffset: Int64(applied) - 1,
-            wantFence: false, wantShutDown: wantShutDown)))
+            wantFence: chaos && rng.next() % 40 == 0, wantShutDown: wantShutDown)))
       nextHeartbeatMs = now + (wantShutDown ? 200 : settings.heartbeatIntervalMs)
     }
     if now >= nextAlterMs {
