@@ -47,7 +47,7 @@ import Testing
     settings.maxDelayMs = 3000
     settings.crashEverySeconds = 40
     settings.pauseEverySeconds = 40
-    let stats = run(settings, name: "lossy", seeds: 100)
+    let stats = run(settings, name: "lossy", seeds: 60)
     #expect(stats.fences > 0 && stats.alterPartitionRefused > 0 && stats.staleHeartbeats > 0)
   }
 }
