@@ -23,6 +23,7 @@ struct SimulationSettings {
   var crashEverySeconds = 80.0
   var pauseEverySeconds = 80.0
   var shutdownEverySeconds = 100.0
+  var controllerRestartEverySeconds = 120.0
 }
 
 /// What a run did, summed over seeds to show that every path was exercised.
@@ -37,6 +38,7 @@ struct SimulationStats {
   var duplicateRegistrations = 0
   var staleHeartbeats = 0
   var adminElections = 0
+  var controllerRestarts = 0
 
   static func += (lhs: inout SimulationStats, rhs: SimulationStats) {
     lhs.fences += rhs.fences
@@ -49,6 +51,7 @@ struct SimulationStats {
     lhs.duplicateRegistrations += rhs.duplicateRegistrations
     lhs.staleHeartbeats += rhs.staleHeartbeats
     lhs.adminElections += rhs.adminElections
+    lhs.controllerRestarts += rhs.controllerRestarts
   }
 }
 
@@ -91,6 +94,7 @@ struct ControllerSimulation {
   var chaos = true
   /// The metadata log's length 3 s before the end: every broker must have read that far.
   var logLengthBeforeEnd = 0
+  var controllerDownUntilMs: Int64 = 0
 
   init(seed: UInt64, settings: SimulationSettings = SimulationSettings()) {
     self.settings = settings
@@ -110,8 +114,15 @@ struct ControllerSimulation {
       if now == end - 3000 { logLengthBeforeEnd = controller.log.count }
       do throws(InvariantViolation) {
         try deliver(upTo: now)
-        try controller.tick(now: now, stats: &stats)
-        if chaos && chance(everySeconds: 10) { try adminElection() }
+        if chaos && chance(everySeconds: settings.controllerRestartEverySeconds) {
+          controller.restart(now: now)
+          controllerDownUntilMs = now + Int64.random(in: 500...5000, using: &rng)
+          stats.controllerRestarts += 1
+        }
+        if now >= controllerDownUntilMs {
+          try controller.tick(now: now, stats: &stats)
+          if chaos && chance(everySeconds: 10) { try adminElection() }
+        }
         for index in brokers.indices { step(index) }
       } catch {
         throw InvariantViolation(timeMs: now, message: error.message)
@@ -173,6 +184,8 @@ struct ControllerSimulation {
     while let first = inFlight.first, first.deliverAt <= time {
       inFlight.removeFirst()
       if first.toController {
+        // A restarting controller loses what reaches it.
+        guard now >= controllerDownUntilMs else { continue }
         if let answer = try controller.handle(
           first.message, from: first.broker, now: now, stats: &stats)
         {
@@ -291,6 +304,14 @@ struct SimulatedController {
       try checker.check(record, before: before, after: image, stats: &stats)
     }
     try checker.checkImage(image)
+  }
+
+  /// A controller restart: the image is rebuilt from the durable log and the heartbeat
+  /// tracker starts over, giving every unfenced broker a new session.
+  mutating func restart(now: Int64) {
+    image = MetadataImage()
+    for record in log { image.apply(record) }
+    tracker = BrokerHeartbeatTracker(image: image, nowMs: now)
   }
 
   mutating func tick(now: Int64, stats: inout SimulationStats) throws(InvariantViolation) {

@@ -38,6 +38,7 @@ import Testing
     #expect(stats.uncleanElections > 0 && stats.leaderChanges > 0)
     #expect(stats.alterPartitionAccepted > 0 && stats.alterPartitionRefused > 0)
     #expect(stats.duplicateRegistrations > 0 && stats.adminElections > 0)
+    #expect(stats.controllerRestarts > 0)
   }
 
   @Test func invariantsHoldOnALossyNetwork() {
