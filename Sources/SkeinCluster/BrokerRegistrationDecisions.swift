@@ -133,6 +133,23 @@ extension ControllerDecisions {
     return records + Self.removeFromIsrsAndLeadership(id, image: &next)
   }
 
+  /// UnregisterBroker: the broker leaves every ISR and leadership as when fenced, then its
+  /// registration goes (an UnregisterBrokerRecord of its epoch).
+  public func unregisterBroker(_ id: Int32, image: MetadataImage) -> Result<
+    [MetadataRecord], ControllerError
+  > {
+    guard let broker = image.brokers[id] else {
+      return .failure(
+        ControllerError(.brokerIdNotRegistered, "Broker ID \(id) is not currently registered"))
+    }
+    var next = image
+    next.brokers[id]?.fenced = true
+    var records = Self.removeFromIsrsAndLeadership(id, image: &next)
+    records.append(
+      .unregisterBroker(UnregisterBrokerRecord(brokerId: id, brokerEpoch: broker.epoch)))
+    return .success(records)
+  }
+
   /// Kafka's generateLeaderAndIsrUpdates for a broker that may no longer lead or be in sync:
   /// removes it from each ISR (never emptying one) and elects where it led. Applies the
   /// records to `image` as it goes.

@@ -78,6 +78,30 @@ public struct TopicInfo: Sendable, Hashable {
   }
 }
 
+extension TopicInfo {
+  /// Where partition `id` is in `partitions` (at index `id` unless partitions are missing).
+  func index(of id: Int32) -> Int? {
+    let guess = Int(id)
+    if partitions.indices.contains(guess), partitions[guess].partition == id { return guess }
+    return partitions.firstIndex { $0.partition == id }
+  }
+}
+
+extension PartitionInfo {
+  /// A PartitionChangeRecord's effect: leader -2 keeps the leader and its epoch, any other
+  /// value sets it and bumps the leader epoch; every change bumps the partition epoch.
+  mutating func apply(_ r: PartitionChangeRecord) {
+    if let isr = r.isr { self.isr = isr }
+    if let replicas = r.replicas { self.replicas = replicas }
+    if r.leaderRecoveryState >= 0 { leaderRecoveryState = r.leaderRecoveryState }
+    if r.leader != -2 {
+      leader = r.leader
+      leaderEpoch += 1
+    }
+    partitionEpoch += 1
+  }
+}
+
 /// Kafka's config resource types, as DescribeConfigs and ConfigRecord number them.
 public enum ConfigResourceType: Int8, Sendable, Hashable {
   case unknown = 0
@@ -119,12 +143,10 @@ public struct MetadataImage: Sendable {
   public func topicId(of name: String) -> KafkaUuid? { topics[name]?.id }
 
   public func partition(_ tp: TopicPartition) -> PartitionInfo? {
-    guard let topic = topics[tp.topic] else { return nil }
-    let index = Int(tp.partition)
-    if topic.partitions.indices.contains(index), topic.partitions[index].partition == tp.partition {
-      return topic.partitions[index]
+    guard let topic = topics[tp.topic], let index = topic.index(of: tp.partition) else {
+      return nil
     }
-    return topic.partitions.first { $0.partition == tp.partition }
+    return topic.partitions[index]
   }
 
   /// The partitions `brokerId` leads, sorted.
@@ -177,7 +199,7 @@ public struct MetadataImage: Sendable {
         partition: r.partitionId, replicas: r.replicas, isr: r.isr, leader: r.leader,
         leaderEpoch: r.leaderEpoch, partitionEpoch: r.partitionEpoch,
         leaderRecoveryState: r.leaderRecoveryState)
-      if let index = topic.partitions.firstIndex(where: { $0.partition == r.partitionId }) {
+      if let index = topic.index(of: r.partitionId) {
         topic.partitions[index] = info
       } else {
         topic.partitions.append(info)
@@ -185,20 +207,11 @@ public struct MetadataImage: Sendable {
       }
       topics[name] = topic
     case .partitionChange(let r):
-      guard let name = topicNamesById[r.topicId], var topic = topics[name],
-        let index = topic.partitions.firstIndex(where: { $0.partition == r.partitionId })
+      guard let name = topicNamesById[r.topicId],
+        let index = topics[name]?.index(of: r.partitionId)
       else { return }
-      var p = topic.partitions[index]
-      if let isr = r.isr { p.isr = isr }
-      if let replicas = r.replicas { p.replicas = replicas }
-      if r.leaderRecoveryState >= 0 { p.leaderRecoveryState = r.leaderRecoveryState }
-      if r.leader != -2 {
-        p.leader = r.leader
-        p.leaderEpoch += 1
-      }
-      p.partitionEpoch += 1
-      topic.partitions[index] = p
-      topics[name] = topic
+      // In place: the topic's partitions are not copied for each change.
+      topics[name]?.partitions[index].apply(r)
     case .config(let r):
       guard let type = ConfigResourceType(rawValue: r.resourceType) else { return }
       let key = ConfigKey(type, r.resourceName)

@@ -160,6 +160,17 @@ import Testing
     #expect(d.partition("t", 0)?.leader == 2)
   }
 
+  @Test func unregisteringABrokerMovesItsLeadershipsFirst() throws {
+    var c = ClusterFixture(brokers: [1, 2], t: [[1, 2], [1]])
+    let records = try c.decisions.unregisterBroker(1, image: c.image).get()
+    #expect(records.last == .unregisterBroker(UnregisterBrokerRecord(brokerId: 1, brokerEpoch: 0)))
+    c.apply(records)
+    #expect(c.image.brokers[1] == nil)
+    #expect(c.partition("t", 0)?.leader == 2 && c.partition("t", 0)?.isr == [2])
+    #expect(c.partition("t", 1)?.leader == -1 && c.partition("t", 1)?.isr == [1])
+    #expect(code(c.decisions.unregisterBroker(1, image: c.image)) == .brokerIdNotRegistered)
+  }
+
   @Test func heartbeatTracker() {
     var tracker = BrokerHeartbeatTracker()
     tracker.touch(brokerId: 1, nowMs: 1000)

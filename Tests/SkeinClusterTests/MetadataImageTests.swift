@@ -32,6 +32,15 @@ import Testing
       .config(
         ConfigRecord(resourceType: 2, resourceName: "orders", name: "retention.ms", value: "1")),
       .removeTopic(RemoveTopicRecord(topicId: id)),
+      .fenceBroker(FenceBrokerRecord(id: 3, epoch: 12)),
+      .unfenceBroker(UnfenceBrokerRecord(id: 3, epoch: 12)),
+      .brokerRegistrationChange(
+        BrokerRegistrationChangeRecord(
+          brokerId: 3, brokerEpoch: 12, fenced: -1, inControlledShutdown: 1)),
+      .unregisterBroker(UnregisterBrokerRecord(brokerId: 3, brokerEpoch: 12)),
+      .partitionChange(
+        PartitionChangeRecord(
+          partitionId: 0, topicId: id, isr: [2], leader: 2, leaderRecoveryState: 1)),
     ]
     for record in records {
       var buffer = ByteBuffer()
@@ -143,5 +152,41 @@ import Testing
     #expect(p.leader == 2)
     #expect(p.leaderEpoch == 1)
     #expect(p.partitionEpoch == 1)
+  }
+
+  @Test func lookupsAndRecoveryState() throws {
+    var image = imageWithBrokers([1, 2, 3])
+    let id = KafkaUuid(high: 5, low: 5)
+    image.apply(.topic(TopicRecord(name: "t", topicId: id)))
+    image.apply(
+      .partition(
+        PartitionRecord(
+          partitionId: 1, topicId: id, replicas: [2, 3], isr: [2], leader: 2,
+          leaderRecoveryState: 1, leaderEpoch: 4, partitionEpoch: 6)))
+    image.apply(
+      .partition(
+        PartitionRecord(
+          partitionId: 0, topicId: id, replicas: [1, 2], isr: [1, 2], leader: 1, leaderEpoch: 0,
+          partitionEpoch: 0)))
+    #expect(image.topicId(of: "t") == id && image.topicId(of: "u") == nil)
+    #expect(
+      image.partition(TopicPartition("t", 1))?.leaderRecoveryState == PartitionInfo.recovering)
+    #expect(image.partition(TopicPartition("t", 2)) == nil)
+    #expect(image.partitions(ledBy: 2) == [TopicPartition("t", 1)])
+    #expect(image.partitions(replicatedOn: 2) == [TopicPartition("t", 0), TopicPartition("t", 1)])
+    #expect(image.partitions(replicatedOn: 3) == [TopicPartition("t", 1)])
+
+    // Leader -2 keeps leader and leader epoch; the recovery state changes only when set.
+    image.apply(
+      .partitionChange(PartitionChangeRecord(partitionId: 1, topicId: id, isr: [2, 3])))
+    var p = try #require(image.partition(TopicPartition("t", 1)))
+    #expect(p.leader == 2 && p.leaderEpoch == 4 && p.partitionEpoch == 7 && p.isr == [2, 3])
+    #expect(p.leaderRecoveryState == 1)
+    image.apply(
+      .partitionChange(
+        PartitionChangeRecord(partitionId: 1, topicId: id, leader: 3, leaderRecoveryState: 0)))
+    p = try #require(image.partition(TopicPartition("t", 1)))
+    #expect(
+      p.leader == 3 && p.leaderEpoch == 5 && p.partitionEpoch == 8 && p.leaderRecoveryState == 0)
   }
 }
