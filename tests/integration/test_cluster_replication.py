@@ -212,8 +212,8 @@ def kill9(cluster, node_id):
 def test_follower_crash_shrinks_isr_and_rejoins(cluster):
     topic = create_invoice(cluster)
     parts = describe(cluster, topic)
-    p0 = parts[0]
-    follower = p0["replicas"][1]
+    # A follower that is not node 0: node 0 is also the controller (its own scenario below).
+    follower = next(r for p in parts for r in p["replicas"][1:] if r != 0)
     with Writer(cluster.bootstrap, topic) as w:
         wait_until(lambda: len(w.acked) > 2000, timeout=30, what="producing")
         kill9(cluster, follower)
@@ -233,26 +233,28 @@ def test_follower_crash_shrinks_isr_and_rejoins(cluster):
 
 def test_leader_crash_elects_from_the_isr_and_preferred_leader_returns(cluster):
     topic = create_invoice(cluster)
-    p0 = describe(cluster, topic)[0]
+    parts = describe(cluster, topic)
+    index = next(i for i, p in enumerate(parts) if p["leader"] != 0)
+    p0 = parts[index]
     leader = p0["leader"]
     assert leader == p0["replicas"][0]
     with Writer(cluster.bootstrap, topic) as w:
         wait_until(lambda: len(w.acked) > 2000, timeout=30, what="producing")
         kill9(cluster, leader)
         killed = time.monotonic()
-        wait_until(lambda: describe(cluster, topic)[0]["leader"] not in (leader, -1),
-                   timeout=SESSION_MS / 1000 + 3, what="a new leader for partition 0")
-        new = describe(cluster, topic)[0]
+        wait_until(lambda: describe(cluster, topic)[index]["leader"] not in (leader, -1),
+                   timeout=SESSION_MS / 1000 + 3, what=f"a new leader for partition {index}")
+        new = describe(cluster, topic)[index]
         assert new["leader"] in p0["isr"] and new["leader_epoch"] > p0["leader_epoch"]
         before = len(w.acked)
-        wait_until(lambda: any(p == 0 for p, _, _ in w.acked[before:]), timeout=30,
+        wait_until(lambda: any(p == index for p, _, _ in w.acked[before:]), timeout=30,
                    what="an acknowledged record on the new leader")
         failover = time.monotonic() - killed
         assert failover <= SESSION_MS / 1000 + 3, failover
         cluster.restart(leader)
-        wait_until(lambda: leader in describe(cluster, topic)[0]["isr"], timeout=60,
+        wait_until(lambda: leader in describe(cluster, topic)[index]["isr"], timeout=60,
                    what="the old leader back in the ISR")
-        wait_until(lambda: describe(cluster, topic)[0]["leader"] == leader, timeout=30,
+        wait_until(lambda: describe(cluster, topic)[index]["leader"] == leader, timeout=30,
                    what="the preferred leader restored")
         w.finish()
     check_every_ack_on_every_isr_member(cluster, topic, w.acked)
@@ -282,7 +284,20 @@ def test_group_offsets_survive_the_coordinator_kill(cluster):
     with Writer(cluster.bootstrap, topic) as w:
         wait_until(lambda: len(w.acked) > 3000, timeout=30, what="producing")
         w.finish()
-    group = unique("billing")
+    a = AdminClient({"bootstrap.servers": cluster.bootstrap})
+
+    def coordinator_of(g):
+        # Right after __consumer_offsets is created, the broker FindCoordinator names may not
+        # have its shard yet (NOT_COORDINATOR, which librdkafka's admin does not retry).
+        def ask():
+            try:
+                return a.describe_consumer_groups([g])[g].result(timeout=10).coordinator.id
+            except Exception:
+                return None
+        return wait_until(lambda: ask(), timeout=30, interval=0.5, what=f"coordinator of {g}")
+
+    # A group whose coordinator is not node 0, which is also the controller.
+    group = next(g for g in (unique("billing") for _ in range(50)) if coordinator_of(g) != 0)
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
     c.subscribe([topic])
@@ -297,8 +312,7 @@ def test_group_offsets_survive_the_coordinator_kill(cluster):
         [TopicPartition(topic, p) for p in range(10)], timeout=10)}
     c.close()
     assert sum(o for o in committed.values() if o > 0) >= 1000
-    a = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    coordinator = a.describe_consumer_groups([group])[group].result(timeout=10).coordinator.id
+    coordinator = coordinator_of(group)
     kill9(cluster, coordinator)
     try:
         def fetch():
@@ -310,8 +324,16 @@ def test_group_offsets_survive_the_coordinator_kill(cluster):
                 return None
             finally:
                 c2.close()
-        wait_until(lambda: fetch() == committed, timeout=SESSION_MS / 1000 + 20,
+        seen = []
+
+        def same():
+            got = fetch()
+            seen.append(got)
+            return got == committed
+        wait_until(same, timeout=SESSION_MS / 1000 + 20,
                    interval=0.5, what="the committed offsets from the new coordinator")
+    except AssertionError:
+        raise AssertionError(f"committed {committed}, fetched {seen[-3:]}")
     finally:
         cluster.restart(coordinator)
         wait_until(lambda: fully_in_sync(cluster, topic), timeout=60, what="healed")

@@ -45,8 +45,15 @@ extension ControllerRuntime {
     }
     switch outcome {
     case .success:
-      heartbeats.withLock { $0.touch(brokerId: request.brokerId, nowMs: now) }
       let decided = result
+      heartbeats.withLock { tracker in
+        if decided?.shouldShutDown == true {
+          // Shut down cleanly: its next incarnation may register at once.
+          tracker.remove(request.brokerId)
+        } else {
+          tracker.touch(brokerId: request.brokerId, nowMs: now)
+        }
+      }
       return .now(
         BrokerHeartbeatResponse(
           errorCode: 0, isCaughtUp: decided?.isCaughtUp ?? false,

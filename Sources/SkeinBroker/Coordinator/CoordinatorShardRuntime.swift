@@ -44,13 +44,15 @@ final class CoordinatorShardRuntime: Sendable {
     state.withLock { if case .active = $0.phase { true } else { false } }
   }
 
-  /// Replays the partition up to its high watermark into a fresh shard, then starts serving.
+  /// Replays the partition to its log end into a fresh shard, then starts serving. A new leader's
+  /// log is the partition's truth (followers truncate to it), and its high watermark may still
+  /// lag the records the previous leader committed, so the whole log is read, as Kafka does.
   func load(config: GroupCoordinatorConfig, now: @Sendable () -> Int64) {
     loadedConfig.withLock { $0 = config }
     var shard = GroupCoordinatorShard(config: config)
     let log = partition.log
     var offset = log.logStartOffset
-    let end = log.highWatermark
+    let end = log.logEndOffset
     var count = 0
     do {
       while offset < end {

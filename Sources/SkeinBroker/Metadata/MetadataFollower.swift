@@ -108,7 +108,11 @@ final class MetadataFollower: Sendable {
         }
       }
       controllerEnd.withLock { $0 = data.highWatermark }
-      if applied || publisher.offset != offset { publisher.publish(image, offset: offset) }
+      // Publish only images that reached the controller's log end once: a partial replay
+      // (the first batches of a long log) would look like deleted topics.
+      if applied && (offset >= data.highWatermark || publisher.offset > 0) {
+        publisher.publish(image, offset: offset)
+      }
     }
   }
 }

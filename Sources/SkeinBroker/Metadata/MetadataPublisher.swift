@@ -8,6 +8,9 @@ final class MetadataPublisher: Sendable {
   private struct State {
     var image = MetadataImage()
     var offset: Int64 = 0
+    /// False until the first image from the metadata log: an empty image must never reach the
+    /// replica manager, which would take it to mean that every local log was deleted.
+    var published = false
     var listeners: [@Sendable (MetadataImage) -> Void] = []
   }
 
@@ -19,14 +22,14 @@ final class MetadataPublisher: Sendable {
   /// The offset of the next metadata record: every record below it is in `image`.
   var offset: Int64 { state.withLock { $0.offset } }
 
-  /// Adds a listener; it gets the current image at once.
+  /// Adds a listener; it gets the current image at once if there is one yet.
   func addListener(_ listener: @escaping @Sendable (MetadataImage) -> Void) {
     publishing.withLock { _ in
-      let image = state.withLock { s in
+      let image = state.withLock { s -> MetadataImage? in
         s.listeners.append(listener)
-        return s.image
+        return s.published ? s.image : nil
       }
-      listener(image)
+      if let image { listener(image) }
     }
   }
 
@@ -35,6 +38,7 @@ final class MetadataPublisher: Sendable {
       let listeners = state.withLock { s in
         s.image = image
         s.offset = offset
+        s.published = true
         return s.listeners
       }
       for listener in listeners { listener(image) }

@@ -109,16 +109,18 @@ final class Partition: Sendable {
   /// A follower fetched from `fetchOffset`: its progress is recorded, the high watermark may
   /// advance, and it may be proposed for the ISR. Returns whether the high watermark moved and
   /// the ISR change to send, if any.
-  func recordFollowerFetch(replica: Int32, fetchOffset: Int64, brokerEpoch: Int64, nowMs: Int64)
-    -> (highWatermarkMoved: Bool, isrChange: PartitionLeaderState.PendingIsrChange?)
-  {
+  /// `eligible`: the follower's broker may join an ISR now (registered in that epoch,
+  /// unfenced, not shutting down — Kafka's isReplicaIsrEligible).
+  func recordFollowerFetch(
+    replica: Int32, fetchOffset: Int64, brokerEpoch: Int64, eligible: Bool, nowMs: Int64
+  ) -> (highWatermarkMoved: Bool, isrChange: PartitionLeaderState.PendingIsrChange?) {
     let leo = log.logEndOffset
     let change: PartitionLeaderState.PendingIsrChange? = state.withLock { s in
       guard s.role == .leader, s.leaderState != nil else { return nil }
       s.leaderState?.recordFetch(
         replica: replica, fetchOffset: fetchOffset, leaderLogEndOffset: leo,
         brokerEpoch: brokerEpoch, nowMs: nowMs)
-      guard let leader = s.leaderState,
+      guard eligible, let leader = s.leaderState,
         leader.mayJoinIsr(replica, highWatermark: log.highWatermark)
       else { return nil }
       let proposed = leader.replicas.filter { leader.isr.contains($0) || $0 == replica }

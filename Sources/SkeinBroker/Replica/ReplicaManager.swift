@@ -79,8 +79,13 @@ final class ReplicaManager: Sendable {
   func recordFollowerFetch(
     _ partition: Partition, replica: Int32, fetchOffset: Int64, brokerEpoch: Int64
   ) {
+    let eligible = currentImage.withLock { image -> Bool in
+      guard let broker = image.brokers[replica] else { return false }
+      return !broker.fenced && !broker.inControlledShutdown
+        && (brokerEpoch < 0 || brokerEpoch == broker.epoch)
+    }
     let outcome = partition.recordFollowerFetch(
-      replica: replica, fetchOffset: fetchOffset, brokerEpoch: brokerEpoch,
+      replica: replica, fetchOffset: fetchOffset, brokerEpoch: brokerEpoch, eligible: eligible,
       nowMs: currentTimeMillis())
     if outcome.highWatermarkMoved { highWatermarkMoved(partition.topicPartition) }
     if let change = outcome.isrChange { submit(change, for: partition) }

@@ -1,13 +1,4 @@
-"""`skein cluster` and `skein topic describe --layout` over the deck's 6 brokers in 2 racks.
-
-Needs the replication runtime (controller listener, broker registration and heartbeats,
-metadata fetching, replica fetchers): until it lands, pytest's default run does not collect this
-file (no `test_` prefix). Run it by path:
-
-    SKEIN_BIN=.build/debug/skein .venv/bin/python -m pytest -q tests/integration/pending_cluster_cli_multi.py
-
-Rename it to `test_cluster_cli_multi.py` once the runtime is in.
-"""
+"""`skein cluster` and `skein topic describe --layout` over the deck's 6 brokers in 2 racks."""
 
 import json
 import os
