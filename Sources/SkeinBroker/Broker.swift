@@ -69,7 +69,8 @@ public final class Broker: Sendable {
     let dataDir = configured.dataDirectory
     try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-    let requestTimeout = Duration.milliseconds(Int64(configured.int("request.timeout.ms") ?? 30_000))
+    let requestTimeout = Duration.milliseconds(
+      Int64(configured.int("request.timeout.ms") ?? 30_000))
 
     // Where the controller is: this node, or over the controller listener.
     var remoteChannels: [RemoteControllerChannel] = []
@@ -223,10 +224,12 @@ public final class Broker: Sendable {
     }
     if let controller {
       let times = Mutex(
-        ControllerTickTimes(uncleanElection: currentTimeMillis(), leaderBalance: currentTimeMillis()))
+        ControllerTickTimes(
+          uncleanElection: currentTimeMillis(), leaderBalance: currentTimeMillis()))
       tickers.append(
-        group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250))
-        { _ in
+        group.next().scheduleRepeatedTask(
+          initialDelay: .milliseconds(250), delay: .milliseconds(250)
+        ) { _ in
           times.withLock { controller.tick(nowMs: currentTimeMillis(), lastRuns: &$0) }
         })
     }
@@ -235,9 +238,10 @@ public final class Broker: Sendable {
         let failures = logManager.tick(nowMs: currentTimeMillis())
         for (tp, error) in failures { logger.warning("log maintenance of \(tp) failed: \(error)") }
       })
-    let where_ = channels.map { c in c.localAddress.map { "\($0)" } ?? "?" }.joined(separator: ", ")
+    let addresses = channels.map { c in c.localAddress.map { "\($0)" } ?? "?" }.joined(
+      separator: ", ")
     logger.info(
-      "skein node \(nodeId) (\(roles.map(\.rawValue).sorted().joined(separator: ","))) of cluster \(clusterId) listening on \(where_), data in \(dataDir)"
+      "skein node \(nodeId) (\(roles.map(\.rawValue).sorted().joined(separator: ","))) of cluster \(clusterId) listening on \(addresses), data in \(dataDir)"
     )
     return Broker(
       config: config, clusterId: clusterId, logManager: logManager, controller: controller,

@@ -12,7 +12,7 @@ extension ControllerRuntime {
   {
     let now = currentTimeMillis()
     var epoch: Int64 = -1
-    let outcome = perform { image, nextOffset in
+    let outcome = performAtOffset { image, nextOffset in
       epoch = nextOffset
       return heartbeats.withLock { tracker in
         decisions.registerBroker(

@@ -68,13 +68,13 @@ final class ControllerRuntime: Sendable {
   func perform(
     _ decide: (MetadataImage) -> Result<[MetadataRecord], ControllerError>
   ) -> Result<MetadataImage, ControllerError> {
-    perform { image, _ in decide(image) }
+    performAtOffset { image, _ in decide(image) }
   }
 
   /// `perform`, with the offset the first record will get (a broker's epoch is the offset of
   /// its registration record, as in Kafka).
   @discardableResult
-  func perform(
+  func performAtOffset(
     _ decide: (MetadataImage, Int64) -> Result<[MetadataRecord], ControllerError>
   ) -> Result<MetadataImage, ControllerError> {
     let outcome: Result<MetadataImage, ControllerError> = state.withLock { image in

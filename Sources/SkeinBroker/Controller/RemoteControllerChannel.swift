@@ -46,7 +46,9 @@ final class RemoteControllerChannel: ControllerChannel {
 
   private func connected() async throws -> KafkaConnection {
     if let open = connection.withLock({ $0 }), open.isActive { return open }
-    guard !servers.isEmpty else { throw ControllerChannelError.unreachable("no controller address") }
+    guard !servers.isEmpty else {
+      throw ControllerChannelError.unreachable("no controller address")
+    }
     var lastError: (any Error)?
     for _ in servers.indices {
       let index = nextServer.withLock { i in

@@ -69,7 +69,8 @@ final class BrokerHandlers: Sendable {
   func autoCreateTopic(_ name: String) -> Result<MetadataImage, ControllerError> {
     if name == GroupCoordinatorRuntime.topic {
       // Internal topics are created by the broker itself, never by a client's Metadata.
-      return .failure(ControllerError(.unknownTopicOrPartition, "\(name) is created by the broker."))
+      return .failure(
+        ControllerError(.unknownTopicOrPartition, "\(name) is created by the broker."))
     }
     return createTopicOnController(
       name: name, partitions: config.defaultPartitions,

@@ -92,7 +92,8 @@ extension BrokerHandlers {
     }
     return .now(
       DescribeClusterResponse(
-        errorCode: 0, endpointType: 1, clusterId: clusterId, controllerId: controllerIdForClients(image),
+        errorCode: 0, endpointType: 1, clusterId: clusterId,
+        controllerId: controllerIdForClients(image),
         brokers: image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
           .init(brokerId: $0.id, host: $0.host, port: $0.port, rack: $0.rack)
         }))

@@ -137,7 +137,8 @@ final class ReplicaFetcher: Sendable {
       for data in topic.partitions {
         let match = due.values.first {
           $0.topicPartition.partition == data.partitionIndex
-            && (version >= 13 ? $0.topicId == topic.topicId : $0.topicPartition.topic == topic.topic)
+            && (version >= 13
+              ? $0.topicId == topic.topicId : $0.topicPartition.topic == topic.topic)
         }
         guard let partition = match else { continue }
         await handle(data, for: partition, connection: connection)

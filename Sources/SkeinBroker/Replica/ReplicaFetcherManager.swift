@@ -42,7 +42,8 @@ final class ReplicaFetcherManager: Sendable {
   /// Fetches `partition` from `leaderId` from now on (moving it off any other fetcher).
   func follow(_ partition: Partition, leaderId: Int32) {
     let tp = partition.topicPartition
-    let index = abs(tp.topic.utf8.reduce(Int(tp.partition)) { $0 &* 31 &+ Int($1) })
+    let index =
+      abs(tp.topic.utf8.reduce(Int(tp.partition)) { $0 &* 31 &+ Int($1) })
       % max(settings.numFetchers, 1)
     let key = Key(leaderId: leaderId, index: index)
     if assignment.withLock({ $0[tp] }) == key, let fetcher = fetchers.withLock({ $0[key] }) {

@@ -1,8 +1,8 @@
 import KafkaProtocol
 import Logging
+import NIOCore
 import SkeinCluster
 import SkeinStorage
-import NIOCore
 import Synchronization
 
 /// The partitions this broker hosts, kept in line with the metadata image: logs are created
