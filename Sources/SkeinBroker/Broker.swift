@@ -241,7 +241,7 @@ public final class Broker: Sendable {
     let addresses = channels.map { c in c.localAddress.map { "\($0)" } ?? "?" }.joined(
       separator: ", ")
     logger.info(
-      "skein node \(nodeId) (\(roles.map(\.rawValue).sorted().joined(separator: ","))) of cluster \(clusterId) listening on \(addresses), data in \(dataDir)"
+      "skein node \(nodeId) of cluster \(clusterId) (\(roles.map(\.rawValue).sorted().joined(separator: ","))) listening on \(addresses), data in \(dataDir)"
     )
     return Broker(
       config: config, clusterId: clusterId, logManager: logManager, controller: controller,
