@@ -24,6 +24,8 @@ final class ReplicaFetcher: Sendable {
   /// Partitions whose leader answered with an error: not fetched until this time.
   private let delayedUntil = Mutex<[TopicPartition: ContinuousClock.Instant]>([:])
   private let task = Mutex<Task<Void, Never>?>(nil)
+  /// The last error each partition's fetches got, so a change is logged once.
+  private let lastErrors = Mutex<[TopicPartition: Int16]>([:])
   private let eventLoopGroup: any EventLoopGroup
 
   init(
@@ -151,6 +153,13 @@ final class ReplicaFetcher: Sendable {
   ) async {
     let tp = partition.topicPartition
     let log = partition.log
+    let previous = lastErrors.withLock { errors -> Int16? in
+      defer { errors[tp] = data.errorCode == 0 ? nil : data.errorCode }
+      return errors[tp]
+    }
+    if data.errorCode != 0 && previous != data.errorCode {
+      logger.info("fetching \(tp) from leader \(leaderId): error \(data.errorCode)")
+    }
     switch ErrorCode(rawValue: data.errorCode) {
     case .none:
       do {
@@ -167,7 +176,7 @@ final class ReplicaFetcher: Sendable {
           _ = try log.deleteRecordsBefore(min(data.logStartOffset, log.highWatermark))
         }
       } catch {
-        logger.error("follower append to \(tp) failed: \(error)")
+        logger.error("follower append to \(tp) at \(log.logEndOffset) failed: \(error)")
         delay(tp)
       }
     case .offsetOutOfRange:

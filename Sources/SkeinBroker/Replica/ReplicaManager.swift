@@ -191,7 +191,10 @@ final class ReplicaManager: Sendable {
   func apply(_ image: MetadataImage) {
     currentImage.withLock { $0 = image }
     let now = currentTimeMillis()
-    let fenced = image.brokers[nodeId]?.fenced ?? true
+    // Fenced until this process is registered and unfenced: a replayed image may still show
+    // the previous incarnation leading.
+    let epoch = brokerEpoch
+    let fenced = image.brokers[nodeId].map { $0.fenced || epoch < 0 || $0.epoch != epoch } ?? true
     var wanted: [TopicPartition: (KafkaUuid, PartitionInfo, LogConfig)] = [:]
     for topic in image.topics.values {
       let config = logConfig(for: topic.name, image: image)
