@@ -291,10 +291,11 @@ def test_group_offsets_survive_the_coordinator_kill(cluster):
         # have its shard yet (NOT_COORDINATOR, which librdkafka's admin does not retry).
         def ask():
             try:
-                return a.describe_consumer_groups([g])[g].result(timeout=10).coordinator.id
+                # A list, so that node 0 is a truthy answer.
+                return [a.describe_consumer_groups([g])[g].result(timeout=10).coordinator.id]
             except Exception:
                 return None
-        return wait_until(lambda: ask(), timeout=30, interval=0.5, what=f"coordinator of {g}")
+        return wait_until(lambda: ask(), timeout=30, interval=0.5, what=f"coordinator of {g}")[0]
 
     # A group whose coordinator is not node 0, which is also the controller.
     group = next(g for g in (unique("billing") for _ in range(50)) if coordinator_of(g) != 0)

@@ -15,6 +15,8 @@ final class GroupCoordinatorRuntime: Sendable {
   let nodeId: Int32
   let config: GroupCoordinatorConfig
   let numPartitions: Int32
+  /// `offsets.commit.timeout.ms`: how long an answer waits for its records to be committed.
+  let writeTimeoutMs: Int64
   private let replicaManager: ReplicaManager
   private let shards = Mutex<[Int32: CoordinatorShardRuntime]>([:])
   private let knownTopics = Mutex<Set<String>?>(nil)
@@ -25,6 +27,7 @@ final class GroupCoordinatorRuntime: Sendable {
     self.nodeId = nodeId
     self.config = Self.coordinatorConfig(config)
     self.numPartitions = Int32(config.int("offsets.topic.num.partitions") ?? 50)
+    self.writeTimeoutMs = Int64(max(config.int("offsets.commit.timeout.ms") ?? 5000, 1))
     self.replicaManager = replicaManager
     self.logger = logger
   }
@@ -87,6 +90,22 @@ final class GroupCoordinatorRuntime: Sendable {
     return .success(shard)
   }
 
+  /// Runs `step` on the shard of `groupId` (see `CoordinatorShardRuntime.execute`).
+  func execute<R: Sendable>(
+    groupId: String, on eventLoop: any EventLoop,
+    join: EventLoopPromise<JoinGroupResponse>? = nil,
+    sync: EventLoopPromise<SyncGroupResponse>? = nil,
+    waitForEarlierWrites: Bool = true,
+    _ step: (inout GroupCoordinatorShard, UInt64) -> (CoordinatorOutput, R)
+  ) -> CoordinatorReply<R> {
+    switch shard(for: groupId) {
+    case .failure(let code): return .now(.failure(code))
+    case .success(let shard):
+      return shard.execute(
+        on: eventLoop, join: join, sync: sync, waitForEarlierWrites: waitForEarlierWrites, step)
+    }
+  }
+
   var activeShards: [CoordinatorShardRuntime] { shards.withLock { Array($0.values) } }
 
   /// Follows a new image: loads shards of partitions this node now leads, unloads the others,
@@ -114,7 +133,8 @@ final class GroupCoordinatorRuntime: Sendable {
       for (p, partition) in led where current[p] == nil {
         let replicas = replicaManager
         let shard = CoordinatorShardRuntime(
-          partition: partition,
+          partition: partition, commitWaiters: replicas.produceWaiters,
+          writeTimeoutMs: writeTimeoutMs,
           notifyAppend: { tp in
             if let partition = replicas.partition(tp) { replicas.leaderAppended(partition) }
           }, logger: logger)
@@ -131,7 +151,7 @@ final class GroupCoordinatorRuntime: Sendable {
     }
     if !deleted.isEmpty {
       for shard in activeShards {
-        _ = shard.execute { s, _ in (s.onTopicsDeleted(deleted), ()) }
+        shard.execute { $0.onTopicsDeleted(deleted) }
       }
     }
     let config = self.config
@@ -141,19 +161,21 @@ final class GroupCoordinatorRuntime: Sendable {
       Task.detached {
         shard.load(config: config, now: { currentTimeMillis() })
         // Offsets of topics deleted while the coordinator was elsewhere.
-        _ = shard.execute { s, _ in
+        shard.execute { s in
           let gone = Set(s.offsets.values.flatMap { $0.keys.map(\.topic) }).subtracting(names)
-          return (s.onTopicsDeleted(gone), ())
+          return s.onTopicsDeleted(gone)
         }
       }
     }
   }
 
-  /// Session and rebalance timeouts, the initial delay and offset expiry of every shard.
+  /// Session and rebalance timeouts, the initial delay and offset expiry of every shard, and
+  /// answers that waited too long for their records to be committed.
   func tick() {
     let now = currentTimeMillis()
-    for shard in activeShards where shard.isActive {
-      _ = shard.execute { s, _ in (s.tick(now: now), ()) }
+    for shard in activeShards {
+      shard.expireWrites(nowMs: now)
+      if shard.isActive { shard.execute { $0.tick(now: now) } }
     }
   }
 

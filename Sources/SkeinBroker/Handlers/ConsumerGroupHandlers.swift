@@ -17,17 +17,16 @@ extension BrokerHandlers {
     for (name, topic) in metadata.image.topics {
       topics[name] = ConsumerTopic(id: topic.id, partitionCount: Int32(topic.partitions.count))
     }
-    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
-      shard.execute { s, _ in
-        let r = s.consumerGroupHeartbeat(
-          request, version: version, clientId: clientId, clientHost: host, topics: topics,
-          now: now)
-        return (r.output, r.response)
-      }
+    return groupCoordinator.execute(groupId: request.groupId, on: context.eventLoop) { s, _ in
+      let r = s.consumerGroupHeartbeat(
+        request, version: version, clientId: clientId, clientHost: host, topics: topics, now: now)
+      return (r.output, r.response)
     }
-    switch result {
-    case .success(let response): return .now(response)
-    case .failure(let code): return .now(ConsumerGroupHeartbeatResponse(errorCode: code.rawValue))
+    .reply { result in
+      switch result {
+      case .success(let response): response
+      case .failure(let code): ConsumerGroupHeartbeatResponse(errorCode: code.rawValue)
+      }
     }
   }
 

@@ -116,7 +116,14 @@ extension BrokerHandlers {
         if fromFollower && p.lastFetchedEpoch >= 0 {
           // Truncation on fetch (KIP-595 / Kafka 2.7+): a follower whose last epoch ends
           // earlier here, or that we do not have, is told where the logs diverge.
-          let ours = log.endOffset(forLeaderEpoch: p.lastFetchedEpoch)
+          var ours = log.endOffset(forLeaderEpoch: p.lastFetchedEpoch)
+          if ours.epoch < 0, let first = log.leaderEpochEntries.first {
+            // An epoch older than all of ours (say the follower led an empty epoch this
+            // restarted leader never saw) ends where our first one starts, as in Kafka's
+            // endOffsetFor; undefined would read as "no divergence" and the follower
+            // would never move on.
+            ours = (p.lastFetchedEpoch, first.startOffset)
+          }
           if ours.epoch < p.lastFetchedEpoch || ours.endOffset < p.fetchOffset {
             data.divergingEpoch = .init(epoch: ours.epoch, endOffset: ours.endOffset)
             data.highWatermark = partition.highWatermark

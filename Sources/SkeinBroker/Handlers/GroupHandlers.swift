@@ -101,16 +101,13 @@ extension BrokerHandlers {
     let clientId = context.clientId ?? ""
     let host = Self.clientHost(context.remoteAddress)
     let now = currentTimeMillis()
-    let outcome = shard.execute(join: promise) { s, token in
+    // The promise is completed once the answer's records are committed, or with the error.
+    _ = shard.execute(on: context.eventLoop, join: promise) { s, token in
       (
         s.joinGroup(
           request, version: version, clientId: clientId, clientHost: host, token: token, now: now),
         ()
       )
-    }
-    if case .failure(let code) = outcome {
-      promise.succeed(
-        GroupCoordinatorShard.joinError(code, memberId: request.memberId, version: version))
     }
     return .later(promise.futureResult.map { Self.fitJoin($0, version: version) })
   }
@@ -132,11 +129,8 @@ extension BrokerHandlers {
     }
     let promise = context.eventLoop.makePromise(of: SyncGroupResponse.self)
     let now = currentTimeMillis()
-    let outcome = shard.execute(sync: promise) { s, token in
+    _ = shard.execute(on: context.eventLoop, sync: promise) { s, token in
       (s.syncGroup(request, version: version, token: token, now: now), ())
-    }
-    if case .failure(let code) = outcome {
-      promise.succeed(SyncGroupResponse(errorCode: code.rawValue))
     }
     return .later(promise.futureResult)
   }
@@ -144,12 +138,15 @@ extension BrokerHandlers {
   func heartbeat(_ request: HeartbeatRequest, _ context: RequestContext) -> Reply<HeartbeatResponse>
   {
     let now = currentTimeMillis()
-    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
-      shard.execute { s, _ in (CoordinatorOutput(), s.heartbeat(request, now: now)) }
-    }
-    switch result {
-    case .success(let response): return .now(response)
-    case .failure(let code): return .now(HeartbeatResponse(errorCode: code.rawValue))
+    // Writes nothing and, as in Kafka, does not wait for the group's pending writes.
+    return groupCoordinator.execute(
+      groupId: request.groupId, on: context.eventLoop, waitForEarlierWrites: false
+    ) { s, _ in (CoordinatorOutput(), s.heartbeat(request, now: now)) }
+    .reply { result in
+      switch result {
+      case .success(let response): response
+      case .failure(let code): HeartbeatResponse(errorCode: code.rawValue)
+      }
     }
   }
 
@@ -158,15 +155,15 @@ extension BrokerHandlers {
   > {
     let version = context.apiVersion
     let now = currentTimeMillis()
-    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
-      shard.execute { s, _ in
-        let r = s.leaveGroup(request, version: version, now: now)
-        return (r.output, r.response)
-      }
+    return groupCoordinator.execute(groupId: request.groupId, on: context.eventLoop) { s, _ in
+      let r = s.leaveGroup(request, version: version, now: now)
+      return (r.output, r.response)
     }
-    switch result {
-    case .success(let response): return .now(response)
-    case .failure(let code): return .now(LeaveGroupResponse(errorCode: code.rawValue))
+    .reply { result in
+      switch result {
+      case .success(let response): response
+      case .failure(let code): LeaveGroupResponse(errorCode: code.rawValue)
+      }
     }
   }
 
@@ -182,16 +179,14 @@ extension BrokerHandlers {
       guard let t = image.topics[topic] else { return false }
       return partition >= 0 && Int(partition) < t.partitions.count
     }
-    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
-      shard.execute { s, _ in
-        let r = s.commitOffsets(request, version: version, now: now, partitionExists: exists)
-        return (r.output, r.response)
-      }
+    return groupCoordinator.execute(groupId: request.groupId, on: context.eventLoop) { s, _ in
+      let r = s.commitOffsets(request, version: version, now: now, partitionExists: exists)
+      return (r.output, r.response)
     }
-    switch result {
-    case .success(let response): return .now(response)
-    case .failure(let code):
-      return .now(
+    .reply { result in
+      switch result {
+      case .success(let response): response
+      case .failure(let code):
         OffsetCommitResponse(
           topics: request.topics.map { t in
             .init(
@@ -199,7 +194,8 @@ extension BrokerHandlers {
               partitions: t.partitions.map {
                 .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue)
               })
-          }))
+          })
+      }
     }
   }
 
@@ -207,16 +203,17 @@ extension BrokerHandlers {
     OffsetFetchResponse
   > {
     typealias Topics = [(name: String, partitions: [Int32])]?
+    typealias Found = [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])]
     let version = context.apiVersion
+    /// Offsets are answered once the writes they may reflect are committed: a consumer must not
+    /// start from an offset a coordinator fail-over loses.
     func fetch(
       _ groupId: String, _ topics: Topics, memberId: String? = nil, memberEpoch: Int32 = -1
-    )
-      -> Result<
-        [(name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])], ErrorCode
-      >
-    {
-      groupCoordinator.shard(for: groupId).flatMap { shard in
-        shard.read { s in
+    ) -> CoordinatorReply<Result<Found, ErrorCode>> {
+      switch groupCoordinator.shard(for: groupId) {
+      case .failure(let code): return .now(.failure(code))
+      case .success(let shard):
+        return shard.readCommitted(on: context.eventLoop) { s in
           if version >= 9,
             let error = s.validateOffsetFetch(
               groupId: groupId, memberId: memberId, memberEpoch: memberEpoch)
@@ -224,41 +221,49 @@ extension BrokerHandlers {
             return .failure(error)
           }
           return .success(s.fetchOffsets(groupId: groupId, topics: topics))
-        }.flatMap { $0 }
+        }
       }
     }
     if context.apiVersion >= 8 {
-      let groups = request.groups.map { g -> OffsetFetchResponse.OffsetFetchResponseGroup in
+      let groupIds = request.groups.map(\.groupId)
+      let replies = request.groups.map { g in
         let topics: Topics = g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
-        switch fetch(g.groupId, topics, memberId: g.memberId, memberEpoch: g.memberEpoch) {
-        case .failure(let code):
-          return .init(groupId: g.groupId, topics: [], errorCode: code.rawValue)
-        case .success(let found):
-          return .init(
-            groupId: g.groupId,
-            topics: found.map { t in
-              .init(
-                name: t.name,
-                partitions: t.partitions.map { p in
-                  .init(
-                    partitionIndex: p.partition, committedOffset: p.value?.offset ?? -1,
-                    committedLeaderEpoch: p.value?.leaderEpoch ?? -1,
-                    metadata: p.value?.metadata ?? "", errorCode: 0)
-                })
-            }, errorCode: 0)
-        }
+        return fetch(g.groupId, topics, memberId: g.memberId, memberEpoch: g.memberEpoch)
       }
-      return .now(OffsetFetchResponse(groups: groups))
+      return CoordinatorReply.all(replies, on: context.eventLoop).reply { all in
+        let results = (try? all.get()) ?? []
+        let groups = zip(groupIds, results).map {
+          groupId, result -> OffsetFetchResponse.OffsetFetchResponseGroup in
+          switch result.flatMap({ $0 }) {
+          case .failure(let code):
+            return .init(groupId: groupId, topics: [], errorCode: code.rawValue)
+          case .success(let found):
+            return .init(
+              groupId: groupId,
+              topics: found.map { t in
+                .init(
+                  name: t.name,
+                  partitions: t.partitions.map { p in
+                    .init(
+                      partitionIndex: p.partition, committedOffset: p.value?.offset ?? -1,
+                      committedLeaderEpoch: p.value?.leaderEpoch ?? -1,
+                      metadata: p.value?.metadata ?? "", errorCode: 0)
+                  })
+              }, errorCode: 0)
+          }
+        }
+        return OffsetFetchResponse(groups: groups)
+      }
     }
     let topics: Topics = request.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
-    switch fetch(request.groupId, topics) {
-    case .failure(let code):
-      if context.apiVersion >= 2 {
-        return .now(OffsetFetchResponse(topics: [], errorCode: code.rawValue))
-      }
-      // v1 has no top-level error: each partition carries it.
-      return .now(
-        OffsetFetchResponse(
+    return fetch(request.groupId, topics).reply { result in
+      switch result.flatMap({ $0 }) {
+      case .failure(let code):
+        if version >= 2 {
+          return OffsetFetchResponse(topics: [], errorCode: code.rawValue)
+        }
+        // v1 has no top-level error: each partition carries it.
+        return OffsetFetchResponse(
           topics: (topics ?? []).map { t in
             .init(
               name: t.name,
@@ -266,10 +271,9 @@ extension BrokerHandlers {
                 .init(
                   partitionIndex: $0, committedOffset: -1, metadata: "", errorCode: code.rawValue)
               })
-          }))
-    case .success(let found):
-      return .now(
-        OffsetFetchResponse(
+          })
+      case .success(let found):
+        return OffsetFetchResponse(
           topics: found.map { t in
             .init(
               name: t.name,
@@ -279,7 +283,8 @@ extension BrokerHandlers {
                   committedLeaderEpoch: p.value?.leaderEpoch ?? -1,
                   metadata: p.value?.metadata ?? "", errorCode: 0)
               })
-          }, errorCode: 0))
+          }, errorCode: 0)
+      }
     }
   }
 
@@ -287,15 +292,15 @@ extension BrokerHandlers {
     OffsetDeleteResponse
   > {
     let now = currentTimeMillis()
-    let result = groupCoordinator.shard(for: request.groupId).flatMap { shard in
-      shard.execute { s, _ in
-        let r = s.deleteOffsets(request, now: now)
-        return (r.output, r.response)
-      }
+    return groupCoordinator.execute(groupId: request.groupId, on: context.eventLoop) { s, _ in
+      let r = s.deleteOffsets(request, now: now)
+      return (r.output, r.response)
     }
-    switch result {
-    case .success(let response): return .now(response)
-    case .failure(let code): return .now(OffsetDeleteResponse(errorCode: code.rawValue))
+    .reply { result in
+      switch result {
+      case .success(let response): response
+      case .failure(let code): OffsetDeleteResponse(errorCode: code.rawValue)
+      }
     }
   }
 
@@ -342,19 +347,23 @@ extension BrokerHandlers {
   func deleteGroups(_ request: DeleteGroupsRequest, _ context: RequestContext) -> Reply<
     DeleteGroupsResponse
   > {
-    let results = request.groupsNames.flatMap {
-      groupId -> [DeleteGroupsResponse.DeletableGroupResult] in
-      let result = groupCoordinator.shard(for: groupId).flatMap { shard in
-        shard.execute { s, _ in
-          let r = s.deleteGroups([groupId])
-          return (r.output, r.response)
-        }
-      }
-      switch result {
-      case .success(let r): return r
-      case .failure(let code): return [.init(groupId: groupId, errorCode: code.rawValue)]
+    let groupIds = request.groupsNames
+    let replies = groupIds.map { groupId in
+      groupCoordinator.execute(groupId: groupId, on: context.eventLoop) { s, _ in
+        let r = s.deleteGroups([groupId])
+        return (r.output, r.response)
       }
     }
-    return .now(DeleteGroupsResponse(results: results))
+    return CoordinatorReply.all(replies, on: context.eventLoop).reply { all in
+      let results = (try? all.get()) ?? []
+      return DeleteGroupsResponse(
+        results: zip(groupIds, results).flatMap {
+          groupId, result -> [DeleteGroupsResponse.DeletableGroupResult] in
+          switch result {
+          case .success(let r): r
+          case .failure(let code): [.init(groupId: groupId, errorCode: code.rawValue)]
+          }
+        })
+    }
   }
 }
