@@ -57,8 +57,9 @@ enum ReplicationSimEvent {
 }
 
 /// One hosted partition on a simulated broker: its log and role, mirroring SkeinBroker's
-/// `Partition` (leader state, committed ISR and epochs) and its fetcher state.
-struct ReplicationSimReplica {
+/// `Partition` (leader state, committed ISR and epochs) and its fetcher state. A class so the
+/// broker updates it in place (a debug build copies structs in arrays on every access).
+final class ReplicationSimReplica {
   enum Role: Equatable {
     case leader
     case follower(leaderId: Int32)
@@ -136,6 +137,8 @@ struct ReplicationSimBroker {
   var pendingProduces: [PendingProduce] = []
   var heldFetches: [HeldFetch] = []
   var outbox: [(ReplicationSimAddress, ReplicationSimMessage)] = []
+  /// Truncations that removed records, to show divergence was exercised.
+  var truncations = 0
   var events: [ReplicationSimEvent] = []
   /// Set to trace what this broker does (SKEIN_SIM_TRACE with a replayed seed).
   var tracing = false
@@ -275,9 +278,7 @@ struct ReplicationSimBroker {
     case .alterPartition, .produceAnswer:
       break
     }
-    answerHeldFetches(now: now, settings)
     completeProduces(now: now, settings)
-    checkLocalInvariants()
   }
 
   mutating func receiveControl(
@@ -346,7 +347,7 @@ struct ReplicationSimBroker {
   mutating func applyPartition(
     _ i: Int, _ info: PartitionInfo, now: Int64, settings: ReplicationSimSettings
   ) {
-    let old = slots[i]
+    let old = (tp: slots[i].tp, role: slots[i].role, leaderEpoch: slots[i].leaderEpoch)
     let newRole: ReplicationSimReplica.Role =
       info.leader == id ? .leader : (info.leader < 0 ? .offline : .follower(leaderId: info.leader))
     let epochChanged = info.leaderEpoch != old.leaderEpoch
@@ -594,6 +595,7 @@ struct ReplicationSimBroker {
       }
       slots[i].log.setHighWatermarkFromLeader(min(highWatermark, slots[i].log.logEndOffset))
     case .error(.offsetOutOfRange, let leaderEnd):
+      truncations += 1
       if leaderEnd >= 0 && leaderEnd < slots[i].log.logEndOffset {
         slots[i].log.truncate(to: leaderEnd)
       } else {
@@ -622,6 +624,7 @@ struct ReplicationSimBroker {
       target = ours.endOffset
     }
     target = min(target, log.logEndOffset)
+    if target < log.logEndOffset { truncations += 1 }
     if tracing {
       print("  b\(id) \(slots[i].tp) diverging \(divergingEpoch)@\(endOffset): ours \(ours), truncating \(log.logEndOffset) to \(target), epochs \(log.epochs.map { "\($0.epoch)@\($0.startOffset)" })")
     }
@@ -648,6 +651,7 @@ struct ReplicationSimBroker {
         call: call, from: from, offset: offset, leaderEpoch: slots[i].leaderEpoch,
         deadline: now + settings.produceTimeoutMs))
     maybeAdvanceHighWatermark(i, now: now, settings)
+    answerHeldFetches(now: now, settings)
   }
 
   /// `DelayedProduce.check`: committed once the high watermark passes the record.
@@ -676,25 +680,32 @@ struct ReplicationSimBroker {
 
   // MARK: invariants of one broker
 
+  /// Every tick: no high watermark above its log end, no leader's high watermark going down.
   mutating func checkLocalInvariants() {
-    for i in slots.indices {
-      let slot = slots[i]
-      if slot.log.highWatermark > slot.log.logEndOffset {
+    for slot in slots {
+      let hw = slot.log.highWatermark
+      if hw > slot.log.logEndOffset {
         events.append(
           .violation(
-            "broker \(id) \(slot.tp): high watermark \(slot.log.highWatermark) above log end \(slot.log.logEndOffset)"
+            "broker \(id) \(slot.tp): high watermark \(hw) above log end \(slot.log.logEndOffset)"
           ))
       }
-      guard slot.role == .leader, let leader = slot.leaderState else { continue }
       if let term = slot.termHighWatermark {
-        if slot.log.highWatermark < term {
+        if hw < term {
           events.append(
             .violation(
-              "broker \(id) leader of \(slot.tp) epoch \(slot.leaderEpoch): high watermark went from \(term) down to \(slot.log.highWatermark)"
+              "broker \(id) leader of \(slot.tp) epoch \(slot.leaderEpoch): high watermark went from \(term) down to \(hw)"
             ))
         }
-        slots[i].termHighWatermark = max(term, slot.log.highWatermark)
+        if hw > term { slot.termHighWatermark = hw }
       }
+    }
+  }
+
+  /// A leader's view: its ISR within the replicas, itself in it.
+  mutating func checkLeaderViews() {
+    for slot in slots {
+      guard slot.role == .leader, let leader = slot.leaderState else { continue }
       if !leader.isr.allSatisfy(leader.replicas.contains) || !leader.isr.contains(id) {
         events.append(
           .violation(
