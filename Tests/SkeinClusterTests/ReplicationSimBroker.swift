@@ -95,7 +95,8 @@ final class ReplicationSimReplica {
 /// A simulated broker: lifecycle as in the controller simulation (register, heartbeat,
 /// follow the metadata log, controlled shutdown), and replication as SkeinBroker's replica
 /// manager, partitions, replica fetchers, AlterPartition manager and delayed produce do it.
-struct ReplicationSimBroker {
+/// A class, updated in place (a debug build copies structs in arrays on every access).
+final class ReplicationSimBroker {
   enum State: Equatable {
     case running
     case down(untilMs: Int64)
@@ -153,26 +154,32 @@ struct ReplicationSimBroker {
 
   /// The process dies: everything in memory goes; the logs stay (the page cache has them)
   /// with the high watermark of the last checkpoint.
-  mutating func crash(untilMs: Int64) {
-    let logs = slots.map { slot -> (TopicPartition, KafkaUuid, ReplicationSimLog) in
+  func crash(untilMs: Int64) {
+    slots = slots.map { slot in
       var log = slot.log
       log.highWatermark = min(log.checkpointedHighWatermark, log.logEndOffset)
-      return (slot.tp, slot.topicId, log)
+      return ReplicationSimReplica(tp: slot.tp, topicId: slot.topicId, log: log)
     }
-    let next = generation + 1
-    let tracing = tracing
-    self = ReplicationSimBroker(id: id, rack: rack)
-    self.tracing = tracing
-    generation = next
-    for (tp, topicId, log) in logs {
-      slotIndex[tp] = slots.count
-      slots.append(ReplicationSimReplica(tp: tp, topicId: topicId, log: log))
-    }
+    generation += 1
     state = .down(untilMs: untilMs)
+    epoch = nil
+    image = MetadataImage()
+    applied = 0
+    accepting = false
+    wantShutDown = false
+    finishedShutdown = false
+    nextRegisterMs = 0
+    nextHeartbeatMs = 0
+    nextMetadataFetchMs = 0
+    nextShrinkMs = 0
+    nextCheckpointMs = 0
+    pendingProduces = []
+    heldFetches = []
+    outbox = []
   }
 
   /// A new process starts on the surviving logs.
-  mutating func restart(now: Int64) {
+  func restart(now: Int64) {
     state = .running
     nextRegisterMs = now
     nextMetadataFetchMs = now
@@ -181,7 +188,7 @@ struct ReplicationSimBroker {
 
   // MARK: ticks
 
-  mutating func tick(now: Int64, settings: ReplicationSimSettings, rng: inout SeededGenerator) {
+  func tick(now: Int64, settings: ReplicationSimSettings, rng: inout SeededGenerator) {
     lifecycle(now: now, settings: settings, rng: &rng)
     for i in slots.indices {
       fetchIfDue(i, now: now)
@@ -203,7 +210,7 @@ struct ReplicationSimBroker {
     checkLocalInvariants()
   }
 
-  mutating func lifecycle(
+  func lifecycle(
     now: Int64, settings: ReplicationSimSettings, rng: inout SeededGenerator
   ) {
     if now >= nextMetadataFetchMs {
@@ -241,7 +248,7 @@ struct ReplicationSimBroker {
 
   // MARK: messages
 
-  mutating func receive(
+  func receive(
     _ message: ReplicationSimMessage, from: ReplicationSimAddress, now: Int64,
     settings: ReplicationSimSettings
   ) {
@@ -281,7 +288,7 @@ struct ReplicationSimBroker {
     completeProduces(now: now, settings)
   }
 
-  mutating func receiveControl(
+  func receiveControl(
     _ message: ControllerSimulation.Message, now: Int64, settings: ReplicationSimSettings
   ) {
     switch message {
@@ -321,7 +328,7 @@ struct ReplicationSimBroker {
   // MARK: replica manager
 
   /// `ReplicaManager.apply` and `Partition.apply`: roles from the image.
-  mutating func applyImage(now: Int64, settings: ReplicationSimSettings) {
+  func applyImage(now: Int64, settings: ReplicationSimSettings) {
     let fenced = image.brokers[id]?.fenced ?? true
     // In a fixed order (hashing is seeded per process): a seed replays exactly.
     for tp in image.partitions(replicatedOn: id) {
@@ -344,7 +351,7 @@ struct ReplicationSimBroker {
     }
   }
 
-  mutating func applyPartition(
+  func applyPartition(
     _ i: Int, _ info: PartitionInfo, now: Int64, settings: ReplicationSimSettings
   ) {
     let old = (tp: slots[i].tp, role: slots[i].role, leaderEpoch: slots[i].leaderEpoch)
@@ -393,7 +400,7 @@ struct ReplicationSimBroker {
 
   /// `Partition.maybeAdvanceHighWatermark`: up to what the ISR has, never down.
   @discardableResult
-  mutating func maybeAdvanceHighWatermark(
+  func maybeAdvanceHighWatermark(
     _ i: Int, now: Int64, _ settings: ReplicationSimSettings
   ) -> Bool {
     guard slots[i].role == .leader, let leader = slots[i].leaderState,
@@ -406,7 +413,7 @@ struct ReplicationSimBroker {
     return true
   }
 
-  mutating func submit(
+  func submit(
     _ change: PartitionLeaderState.PendingIsrChange, _ i: Int, now: Int64
   ) {
     let slot = slots[i]
@@ -435,7 +442,7 @@ struct ReplicationSimBroker {
   }
 
   /// `Partition.isrChangeSettled`.
-  mutating func isrChangeSettled(
+  func isrChangeSettled(
     _ i: Int, leaderEpoch: Int32, committed: (isr: [Int32], partitionEpoch: Int32)?, now: Int64,
     _ settings: ReplicationSimSettings
   ) {
@@ -455,7 +462,7 @@ struct ReplicationSimBroker {
   }
 
   /// `Partition.isrShrink`, proposed every replica.lag.time.max.ms / 2.
-  mutating func shrinkIsr(_ i: Int, now: Int64, _ settings: ReplicationSimSettings) {
+  func shrinkIsr(_ i: Int, now: Int64, _ settings: ReplicationSimSettings) {
     guard slots[i].role == .leader, let leader = slots[i].leaderState, leader.pending == nil
     else { return }
     let out = leader.outOfSyncReplicas(
@@ -471,7 +478,7 @@ struct ReplicationSimBroker {
 
   /// `readForFetch` for a follower: epoch checks, divergence, progress, records to the log
   /// end. Nil when there is nothing to send yet (the fetch waits, as a DelayedFetch).
-  mutating func readForFetch(
+  func readForFetch(
     _ request: ReplicationSimFetch, recordProgress: Bool, now: Int64,
     settings: ReplicationSimSettings
   ) -> ReplicationSimFetchResult? {
@@ -517,7 +524,7 @@ struct ReplicationSimBroker {
 
   /// Held fetches are answered when data arrives or their wait runs out (a DelayedFetch
   /// re-reads without recording progress).
-  mutating func answerHeldFetches(now: Int64, _ settings: ReplicationSimSettings) {
+  func answerHeldFetches(now: Int64, _ settings: ReplicationSimSettings) {
     guard !heldFetches.isEmpty else { return }
     var still: [HeldFetch] = []
     for held in heldFetches {
@@ -535,7 +542,7 @@ struct ReplicationSimBroker {
 
   // MARK: follower side
 
-  mutating func fetchIfDue(_ i: Int, now: Int64) {
+  func fetchIfDue(_ i: Int, now: Int64) {
     guard case .follower(let leaderId) = slots[i].role, now >= slots[i].fetchDelayedUntil else {
       return
     }
@@ -550,7 +557,7 @@ struct ReplicationSimBroker {
   }
 
   /// `ReplicaFetcher.handle`: append, take the high watermark, truncate on divergence.
-  mutating func handleFetchAnswer(
+  func handleFetchAnswer(
     _ request: ReplicationSimFetch, _ result: ReplicationSimFetchResult,
     from: ReplicationSimAddress, now: Int64, settings: ReplicationSimSettings
   ) {
@@ -612,7 +619,7 @@ struct ReplicationSimBroker {
   }
 
   /// `ReplicaFetcher.truncate(toDiverging:)`.
-  mutating func truncate(_ i: Int, divergingEpoch: Int32, endOffset: Int64) {
+  func truncate(_ i: Int, divergingEpoch: Int32, endOffset: Int64) {
     let log = slots[i].log
     let ours = log.endOffset(forLeaderEpoch: divergingEpoch)
     var target: Int64
@@ -633,7 +640,7 @@ struct ReplicationSimBroker {
 
   // MARK: produce
 
-  mutating func produce(
+  func produce(
     _ call: ReplicationSimProduce, from: ReplicationSimAddress, now: Int64,
     settings: ReplicationSimSettings
   ) {
@@ -655,7 +662,7 @@ struct ReplicationSimBroker {
   }
 
   /// `DelayedProduce.check`: committed once the high watermark passes the record.
-  mutating func completeProduces(now: Int64, _ settings: ReplicationSimSettings) {
+  func completeProduces(now: Int64, _ settings: ReplicationSimSettings) {
     guard !pendingProduces.isEmpty else { return }
     var still: [PendingProduce] = []
     for pending in pendingProduces {
@@ -681,7 +688,7 @@ struct ReplicationSimBroker {
   // MARK: invariants of one broker
 
   /// Every tick: no high watermark above its log end, no leader's high watermark going down.
-  mutating func checkLocalInvariants() {
+  func checkLocalInvariants() {
     for slot in slots {
       let hw = slot.log.highWatermark
       if hw > slot.log.logEndOffset {
@@ -703,7 +710,7 @@ struct ReplicationSimBroker {
   }
 
   /// A leader's view: its ISR within the replicas, itself in it.
-  mutating func checkLeaderViews() {
+  func checkLeaderViews() {
     for slot in slots {
       guard slot.role == .leader, let leader = slot.leaderState else { continue }
       if !leader.isr.allSatisfy(leader.replicas.contains) || !leader.isr.contains(id) {

@@ -6,10 +6,10 @@ import KafkaProtocol
 /// down so that a run of a few simulated minutes sees many ISR changes.
 struct ReplicationSimSettings {
   var brokers = 5
-  var chaosMs: Int64 = 50_000
-  var quietMs: Int64 = 25_000
+  var chaosMs: Int64 = 40_000
+  var quietMs: Int64 = 22_000
   /// The producer stops this long before the end, so every replica can catch up.
-  var produceStopsBeforeEndMs: Int64 = 15_000
+  var produceStopsBeforeEndMs: Int64 = 12_000
   var stepMs: Int64 = 100
   var heartbeatIntervalMs: Int64 = 2000
   var sessionTimeoutMs: Int64 = 9000
@@ -24,8 +24,8 @@ struct ReplicationSimSettings {
   var dropProbability = 0.03
   var maxDelayMs: Int64 = 200
   /// Mean simulated seconds between crashes, pauses and controlled shutdowns, per broker.
-  var crashEverySeconds = 50.0
-  var pauseEverySeconds = 50.0
+  var crashEverySeconds = 40.0
+  var pauseEverySeconds = 40.0
   var shutdownEverySeconds = 100.0
   /// Mean produce calls per simulated second, and how many may be in flight.
   var producesPerSecond = 20.0
