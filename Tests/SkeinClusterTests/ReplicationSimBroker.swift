@@ -260,7 +260,8 @@ final class ReplicationSimBroker {
       slots[i].alterSentAt = nil
       // AlterPartitionManager: success settles with the committed state, anything else as
       // refused.
-      if let response, response.errorCode == 0, let result = response.topics.first?.partitions.first,
+      if let response, response.errorCode == 0,
+        let result = response.topics.first?.partitions.first,
         result.errorCode == 0
       {
         isrChangeSettled(
@@ -364,7 +365,9 @@ final class ReplicationSimBroker {
     slots[i].replicas = info.replicas
     slots[i].isr = info.isr
     if tracing && (old.role != newRole || epochChanged) {
-      print("  b\(id) \(old.tp) \(newRole) epoch \(info.leaderEpoch) isr \(info.isr) leo \(slots[i].log.logEndOffset) hw \(slots[i].log.highWatermark) epochs \(slots[i].log.epochs.map { "\($0.epoch)@\($0.startOffset)" })")
+      print(
+        "  b\(id) \(old.tp) \(newRole) epoch \(info.leaderEpoch) isr \(info.isr) leo \(slots[i].log.logEndOffset) hw \(slots[i].log.highWatermark) epochs \(slots[i].log.epochs.map { "\($0.epoch)@\($0.startOffset)" })"
+      )
     }
     switch newRole {
     case .leader:
@@ -595,7 +598,9 @@ final class ReplicationSimBroker {
         }
         slots[i].log.appendAsFollower(records)
         if tracing {
-          print("  b\(id) \(request.tp) appended \(records.count) at \(leo) (epochs \(records.map(\.epoch))) hw \(highWatermark)")
+          print(
+            "  b\(id) \(request.tp) appended \(records.count) at \(leo) (epochs \(records.map(\.epoch))) hw \(highWatermark)"
+          )
         }
       } else if current {
         slots[i].fetchDelayedUntil = now + 20
@@ -633,7 +638,9 @@ final class ReplicationSimBroker {
     target = min(target, log.logEndOffset)
     if target < log.logEndOffset { truncations += 1 }
     if tracing {
-      print("  b\(id) \(slots[i].tp) diverging \(divergingEpoch)@\(endOffset): ours \(ours), truncating \(log.logEndOffset) to \(target), epochs \(log.epochs.map { "\($0.epoch)@\($0.startOffset)" })")
+      print(
+        "  b\(id) \(slots[i].tp) diverging \(divergingEpoch)@\(endOffset): ours \(ours), truncating \(log.logEndOffset) to \(target), epochs \(log.epochs.map { "\($0.epoch)@\($0.startOffset)" })"
+      )
     }
     slots[i].log.truncate(to: target)
   }

@@ -198,7 +198,9 @@ struct ReplicationSimulation {
 
   // MARK: network
 
-  mutating func send(_ message: ReplicationSimMessage, from: ReplicationSimAddress, to: ReplicationSimAddress) {
+  mutating func send(
+    _ message: ReplicationSimMessage, from: ReplicationSimAddress, to: ReplicationSimAddress
+  ) {
     if chaos && Double.random(in: 0..<1, using: &rng) < settings.dropProbability { return }
     let delay = Int64.random(in: 1...(chaos ? settings.maxDelayMs : 20), using: &rng)
     let envelope = Envelope(deliverAt: now + delay, from: from, to: to, message: message)
@@ -451,7 +453,8 @@ struct ReplicationSimulation {
         throw InvariantViolation(message: "\(tp) has no leader at the end")
       }
       guard Set(p.isr) == Set(p.replicas) else {
-        throw InvariantViolation(message: "\(tp) ISR \(p.isr) is not all of \(p.replicas) at the end")
+        throw InvariantViolation(
+          message: "\(tp) ISR \(p.isr) is not all of \(p.replicas) at the end")
       }
       let leader = brokers[Int(p.leader)]
       guard let li = leader.slotIndex[tp], leader.slots[li].role == .leader,

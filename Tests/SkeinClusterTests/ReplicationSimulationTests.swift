@@ -39,7 +39,9 @@ import Testing
       var settings = ReplicationSimSettings()
       settings.brokers = 3 + Int(seed % 4)
       if Self.environment["SKEIN_SIM_RUNTIME_FETCHER"] != nil { settings.strictFetcher = false }
-      if Self.environment["SKEIN_SIM_SKEIN_CACHE"] != nil { settings.kafkaFloorForOldEpochs = false }
+      if Self.environment["SKEIN_SIM_SKEIN_CACHE"] != nil {
+        settings.kafkaFloorForOldEpochs = false
+      }
       return settings
     }
     print("replication simulation: \(stats)")
