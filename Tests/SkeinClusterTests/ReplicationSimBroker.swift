@@ -119,18 +119,12 @@ final class ReplicationSimBroker {
 
   let id: Int32
   let rack: String
-  var generation: UInt64 = 1
   var state = State.running
-  var epoch: Int64?
-  var image = MetadataImage()
-  var applied = 0
+  /// Registration, heartbeats, controlled shutdown and the metadata image, as the
+  /// controller simulation's broker has them (without its random ISR proposals).
+  var lifecycle: SimulatedBroker
   /// Clients and followers are accepted once this incarnation was first unfenced.
   var accepting = false
-  var wantShutDown = false
-  var finishedShutdown = false
-  var nextRegisterMs: Int64 = 0
-  var nextHeartbeatMs: Int64 = 0
-  var nextMetadataFetchMs: Int64 = 0
   var nextShrinkMs: Int64 = 0
   var nextCheckpointMs: Int64 = 0
   var slots: [ReplicationSimReplica] = []
@@ -147,9 +141,13 @@ final class ReplicationSimBroker {
   init(id: Int32, rack: String) {
     self.id = id
     self.rack = rack
+    lifecycle = SimulatedBroker(id: id, rack: rack)
+    lifecycle.nextAlterMs = .max
   }
 
-  var incarnation: KafkaUuid { KafkaUuid(high: UInt64(id) + 1, low: generation) }
+  var incarnation: KafkaUuid { lifecycle.incarnation }
+  var image: MetadataImage { lifecycle.image }
+  var epoch: Int64? { lifecycle.epoch }
   var address: ReplicationSimAddress { .broker(id, incarnation: incarnation) }
 
   /// The process dies: everything in memory goes; the logs stay (the page cache has them)
@@ -160,17 +158,8 @@ final class ReplicationSimBroker {
       log.highWatermark = min(log.checkpointedHighWatermark, log.logEndOffset)
       return ReplicationSimReplica(tp: slot.tp, topicId: slot.topicId, log: log)
     }
-    generation += 1
     state = .down(untilMs: untilMs)
-    epoch = nil
-    image = MetadataImage()
-    applied = 0
     accepting = false
-    wantShutDown = false
-    finishedShutdown = false
-    nextRegisterMs = 0
-    nextHeartbeatMs = 0
-    nextMetadataFetchMs = 0
     nextShrinkMs = 0
     nextCheckpointMs = 0
     pendingProduces = []
@@ -181,15 +170,16 @@ final class ReplicationSimBroker {
   /// A new process starts on the surviving logs.
   func restart(now: Int64) {
     state = .running
-    nextRegisterMs = now
-    nextMetadataFetchMs = now
-    nextHeartbeatMs = now
+    lifecycle.restart(now: now)
+    lifecycle.nextAlterMs = .max
   }
 
   // MARK: ticks
 
   func tick(now: Int64, settings: ReplicationSimSettings, rng: inout SeededGenerator) {
-    lifecycle(now: now, settings: settings, rng: &rng)
+    for message in lifecycle.tick(now: now, settings: settings.controllerSettings, rng: &rng) {
+      outbox.append((.controller, .control(message)))
+    }
     for i in slots.indices {
       fetchIfDue(i, now: now)
       if let sent = slots[i].alterSentAt, now - sent > settings.requestTimeoutMs {
@@ -208,42 +198,6 @@ final class ReplicationSimBroker {
     answerHeldFetches(now: now, settings)
     completeProduces(now: now, settings)
     checkLocalInvariants()
-  }
-
-  func lifecycle(
-    now: Int64, settings: ReplicationSimSettings, rng: inout SeededGenerator
-  ) {
-    if now >= nextMetadataFetchMs {
-      outbox.append((.controller, .control(.fetchMetadata(from: applied))))
-      nextMetadataFetchMs = now + Int64.random(in: 200...800, using: &rng)
-    }
-    guard let epoch else {
-      if now >= nextRegisterMs {
-        outbox.append(
-          (
-            .controller,
-            .control(
-              .register(
-                BrokerRegistrationRequest(
-                  brokerId: id, clusterId: "sim", incarnationId: incarnation,
-                  listeners: [.init(name: "PLAINTEXT", host: "b\(id)", port: 9092)], rack: rack)))
-          ))
-        nextRegisterMs = now + 1000
-      }
-      return
-    }
-    if now >= nextHeartbeatMs {
-      outbox.append(
-        (
-          .controller,
-          .control(
-            .heartbeat(
-              BrokerHeartbeatRequest(
-                brokerId: id, brokerEpoch: epoch, currentMetadataOffset: Int64(applied) - 1,
-                wantFence: false, wantShutDown: wantShutDown)))
-        ))
-      nextHeartbeatMs = now + (wantShutDown ? 200 : settings.heartbeatIntervalMs)
-    }
   }
 
   // MARK: messages
@@ -292,38 +246,19 @@ final class ReplicationSimBroker {
   func receiveControl(
     _ message: ControllerSimulation.Message, now: Int64, settings: ReplicationSimSettings
   ) {
-    switch message {
-    case .registered(.success(let newEpoch)):
-      if epoch == nil {
-        epoch = newEpoch
-        nextHeartbeatMs = now
+    let applied = lifecycle.applied
+    var ignored = SimulationStats()
+    lifecycle.receive(message, now: now, stats: &ignored)
+    if case .heartbeatAnswer(let answered, .success(let outcome)) = message,
+      answered == lifecycle.epoch, !outcome.isFenced, !accepting
+    {
+      accepting = true
+      nextShrinkMs = now + settings.lagTimeMaxMs / 2
+      for slot in slots where slot.role == .leader {
+        events.append(.leading(slot.tp, epoch: slot.leaderEpoch, broker: id))
       }
-    case .registered(.failure):
-      nextRegisterMs = now + 1000
-    case .heartbeatAnswer(let answered, _) where answered != epoch:
-      break
-    case .heartbeatAnswer(_, .success(let outcome)):
-      if outcome.shouldShutDown && wantShutDown { finishedShutdown = true }
-      if !outcome.isFenced && !accepting {
-        accepting = true
-        nextShrinkMs = now + settings.lagTimeMaxMs / 2
-        for slot in slots where slot.role == .leader {
-          events.append(.leading(slot.tp, epoch: slot.leaderEpoch, broker: id))
-        }
-      }
-    case .heartbeatAnswer(_, .failure(let error)):
-      if error.code == .staleBrokerEpoch || error.code == .brokerIdNotRegistered {
-        epoch = nil
-        nextRegisterMs = now
-      }
-    case .metadata(let from, let records):
-      guard from == applied, !records.isEmpty else { return }
-      for r in records { image.apply(r) }
-      applied += records.count
-      applyImage(now: now, settings: settings)
-    case .register, .heartbeat, .alterPartition, .fetchMetadata, .alterPartitionAnswer:
-      break
     }
+    if lifecycle.applied != applied { applyImage(now: now, settings: settings) }
   }
 
   // MARK: replica manager

@@ -59,15 +59,11 @@ struct ReplicationSimStats {
   var isrExpands = 0
 
   static func += (lhs: inout ReplicationSimStats, rhs: ReplicationSimStats) {
-    lhs.acked += rhs.acked
-    lhs.refused += rhs.refused
-    lhs.crashes += rhs.crashes
-    lhs.pauses += rhs.pauses
-    lhs.controlledShutdowns += rhs.controlledShutdowns
-    lhs.truncations += rhs.truncations
-    lhs.leaderships += rhs.leaderships
-    lhs.isrShrinks += rhs.isrShrinks
-    lhs.isrExpands += rhs.isrExpands
+    let counters: [WritableKeyPath<ReplicationSimStats, Int>] = [
+      \.acked, \.refused, \.crashes, \.pauses, \.controlledShutdowns, \.truncations,
+      \.leaderships, \.isrShrinks, \.isrExpands,
+    ]
+    for counter in counters { lhs[keyPath: counter] += rhs[keyPath: counter] }
   }
 }
 
@@ -321,13 +317,13 @@ struct ReplicationSimulation {
         brokers[index].state = .paused(untilMs: now + Int64.random(in: 2000...12_000, using: &rng))
         return
       }
-      if brokers[index].epoch != nil && !brokers[index].wantShutDown
+      if brokers[index].epoch != nil && !brokers[index].lifecycle.wantShutDown
         && chance(everySeconds: settings.shutdownEverySeconds)
       {
-        brokers[index].wantShutDown = true
+        brokers[index].lifecycle.wantShutDown = true
       }
     }
-    if brokers[index].finishedShutdown {
+    if brokers[index].lifecycle.finishedShutdown {
       stats.controlledShutdowns += 1
       brokers[index].crash(
         untilMs: now + (chaos ? Int64.random(in: 1000...8000, using: &rng) : 1000))

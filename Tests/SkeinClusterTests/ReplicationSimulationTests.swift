@@ -8,17 +8,11 @@ import Testing
 @Suite struct ReplicationSimulationTests {
   static let environment = ProcessInfo.processInfo.environment
 
-  func seeds(_ defaultCount: UInt64) -> [UInt64] {
-    if let seed = Self.environment["SKEIN_SIM_SEED"].flatMap({ UInt64($0) }) { return [seed] }
-    let count = Self.environment["SKEIN_SIM_SEEDS"].flatMap { UInt64($0) } ?? defaultCount
-    return Array(1...max(count, 1))
-  }
-
   func run(
     name: String, seeds count: UInt64, _ settings: (UInt64) -> ReplicationSimSettings
   ) -> ReplicationSimStats {
     var total = ReplicationSimStats()
-    for seed in seeds(count) {
+    for seed in ControllerSimulationTests().seeds(count) {
       var simulation = ReplicationSimulation(
         seed: seed, settings: settings(seed), tracing: Self.environment["SKEIN_SIM_TRACE"] != nil)
       do throws(InvariantViolation) {
@@ -65,52 +59,43 @@ import Testing
     #expect(stats.acked > 0 && stats.truncations > 0 && stats.isrShrinks > 0)
   }
 
-  /// The settings the known issues were found with, pinned so that their seeds keep
-  /// replaying them when the defaults change.
-  static var foundWith: ReplicationSimSettings {
+  /// Replays `seed` of the default run with the settings changed by `change`.
+  func knownIssue(
+    _ comment: Comment, seed: UInt64, _ change: (inout ReplicationSimSettings) -> Void
+  ) {
     var settings = ReplicationSimSettings()
-    settings.chaosMs = 50_000
-    settings.quietMs = 25_000
-    settings.produceStopsBeforeEndMs = 15_000
-    settings.crashEverySeconds = 50
-    settings.pauseEverySeconds = 50
-    settings.shutdownEverySeconds = 100
-    return settings
-  }
-
-  func replay(seed: UInt64, _ settings: ReplicationSimSettings) throws(InvariantViolation) {
-    var simulation = ReplicationSimulation(seed: seed, settings: settings)
-    try simulation.run()
+    settings.brokers = 3 + Int(seed % 4)
+    change(&settings)
+    withKnownIssue(comment) {
+      var simulation = ReplicationSimulation(seed: seed, settings: settings)
+      try simulation.run()
+    }
   }
 
   /// SkeinBroker's `ReplicaFetcher` handles a response for every partition of its fetch, even
-  /// one it stopped following meanwhile: here broker 3 leads c-1 in epoch 1 when a paused old
-  /// leader answers its last fetch, and the follower path lowers the new leader's high
-  /// watermark (7 → 5). Past that check the same seed loses an acknowledged record: broker 1
-  /// joins the ISR without the committed offset 6 and is elected in epoch 2. Kafka's fetcher drops data for a partition whose fetch
-  /// state (leader epoch, fetch offset) moved on. Passes once the runtime's fetcher does too
-  /// and the simulation's `strictFetcher` mirrors it.
+  /// one it stopped following meanwhile. Here broker 2 leads a-1 in epoch 1 (high watermark
+  /// 4) when the answer to its last fetch from the old leader arrives, and the follower path
+  /// sets the leader's high watermark back to 3. With other seeds the same race lets a
+  /// follower join the ISR below a committed offset and, elected, lose an acknowledged
+  /// record, or appends old-epoch records after the new epoch's start, so that followers
+  /// truncate and refetch them forever. Kafka's fetcher drops data for a partition whose
+  /// fetch state (leader epoch, fetch offset) moved on. Passes once the runtime's fetcher
+  /// does so and `strictFetcher` stays the only mode.
   @Test func staleFetchResponseLowersANewLeadersHighWatermark() {
-    withKnownIssue("ReplicaFetcher applies responses to partitions it no longer follows") {
-      var settings = Self.foundWith
-      settings.brokers = 4
-      settings.strictFetcher = false
-      try replay(seed: 5, settings)
+    knownIssue("ReplicaFetcher applies responses to partitions it no longer follows", seed: 1) {
+      $0.strictFetcher = false
     }
   }
 
   /// SkeinStorage's `LeaderEpochFileCache.endOffset(for:)` answers an epoch older than its
   /// first entry with (-1, -1); the leader sends that as `divergingEpoch`, which
   /// `ReplicaFetcher` ignores (neither field set), so the follower asks again forever, its
-  /// progress is never recorded and it never rejoins the ISR. Here broker 2 led a-1 in epoch
-  /// 0 without records (its cache: 0@0) and later leaders' caches start at a newer epoch.
+  /// progress is never recorded and it never rejoins the ISR. Here broker 2 led a-3 in epoch
+  /// 0 without records (its cache: 0@0) and broker 3 leads epoch 2 with its cache at 2@0.
   /// Kafka answers (that epoch, the first entry's start offset), and the run converges.
   @Test func epochOlderThanTheLeadersFirstStallsAFollower() {
-    withKnownIssue("the leader's epoch cache answers (-1, -1) below its first epoch") {
-      var settings = Self.foundWith
-      settings.brokers = 6
-      settings.kafkaFloorForOldEpochs = false
-      try replay(seed: 3, settings)
+    knownIssue("the leader's epoch cache answers (-1, -1) below its first epoch", seed: 2) {
+      $0.kafkaFloorForOldEpochs = false
     }
   }
 }
