@@ -3,16 +3,23 @@ import KafkaProtocol
 @testable import SkeinCluster
 
 /// Knobs of one replication run. Times are simulated milliseconds; Kafka's defaults scaled
-/// down so that a run of a few simulated minutes sees many ISR changes.
+/// down so that a run of a minute or so sees many ISR changes. The cluster's knobs (brokers,
+/// phases, step, heartbeats, network, faults) are the controller simulation's.
+@dynamicMemberLookup
 struct ReplicationSimSettings {
-  var brokers = 5
-  var chaosMs: Int64 = 40_000
-  var quietMs: Int64 = 22_000
+  var cluster: SimulationSettings = {
+    var s = SimulationSettings()
+    s.chaosMs = 40_000
+    s.quietMs = 22_000
+    s.stepMs = 100
+    s.dropProbability = 0.03
+    s.maxDelayMs = 200
+    s.crashEverySeconds = 40
+    s.pauseEverySeconds = 40
+    return s
+  }()
   /// The producer stops this long before the end, so every replica can catch up.
   var produceStopsBeforeEndMs: Int64 = 12_000
-  var stepMs: Int64 = 100
-  var heartbeatIntervalMs: Int64 = 2000
-  var sessionTimeoutMs: Int64 = 9000
   var lagTimeMaxMs: Int64 = 5000
   var minIsr = 2
   var fetchWaitMaxMs: Int64 = 500
@@ -21,12 +28,6 @@ struct ReplicationSimSettings {
   var requestTimeoutMs: Int64 = 3000
   var produceTimeoutMs: Int64 = 5000
   var highWatermarkCheckpointIntervalMs: Int64 = 5000
-  var dropProbability = 0.03
-  var maxDelayMs: Int64 = 200
-  /// Mean simulated seconds between crashes, pauses and controlled shutdowns, per broker.
-  var crashEverySeconds = 40.0
-  var pauseEverySeconds = 40.0
-  var shutdownEverySeconds = 100.0
   /// Mean produce calls per simulated second, and how many may be in flight.
   var producesPerSecond = 20.0
   var maxProducesInFlight = 16
@@ -37,12 +38,9 @@ struct ReplicationSimSettings {
   /// `ReplicationSimLog.kafkaFloorForOldEpochs`).
   var kafkaFloorForOldEpochs = true
 
-  var controllerSettings: SimulationSettings {
-    var s = SimulationSettings()
-    s.brokers = brokers
-    s.heartbeatIntervalMs = heartbeatIntervalMs
-    s.sessionTimeoutMs = sessionTimeoutMs
-    return s
+  subscript<T>(dynamicMember keyPath: WritableKeyPath<SimulationSettings, T>) -> T {
+    get { cluster[keyPath: keyPath] }
+    set { cluster[keyPath: keyPath] = newValue }
   }
 }
 
@@ -114,7 +112,7 @@ struct ReplicationSimulation {
     self.settings = settings
     self.tracing = tracing
     rng = SeededGenerator(seed: seed)
-    controller = SimulatedController(settings: settings.controllerSettings, uncleanTopics: [])
+    controller = SimulatedController(settings: settings.cluster, uncleanTopics: [])
     // Topics are created here, placed with the seeded generator (the decisions' own placement
     // draws from the system generator, which no seed replays).
     controller.topicsCreated = true
