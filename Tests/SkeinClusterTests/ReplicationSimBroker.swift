@@ -41,8 +41,10 @@ enum ReplicationSimProduceResult {
 enum ReplicationSimMessage {
   /// Registration, heartbeats and metadata fetches, as the controller simulation has them.
   case control(ControllerSimulation.Message)
-  case alterPartition(AlterPartitionRequest, tp: TopicPartition, leaderEpoch: Int32)
-  case alterPartitionAnswer(AlterPartitionResponse?, tp: TopicPartition, leaderEpoch: Int32)
+  /// `id` tells a broker's requests apart, so a late answer does not settle a later one.
+  case alterPartition(AlterPartitionRequest, tp: TopicPartition, leaderEpoch: Int32, id: Int)
+  case alterPartitionAnswer(
+    AlterPartitionResponse?, tp: TopicPartition, leaderEpoch: Int32, id: Int)
   case fetch(ReplicationSimFetch)
   case fetchAnswer(ReplicationSimFetch, ReplicationSimFetchResult)
   case produce(ReplicationSimProduce)
@@ -80,8 +82,8 @@ final class ReplicationSimReplica {
   /// The follower's fetch in flight (sent at), and when it may fetch again after an error.
   var fetchSentAt: Int64?
   var fetchDelayedUntil: Int64 = 0
-  /// The AlterPartition in flight (sent at).
-  var alterSentAt: Int64?
+  /// The latest AlterPartition in flight: its id, leader epoch and when it was sent.
+  var alterInFlight: (id: Int, leaderEpoch: Int32, sentAt: Int64)?
 
   init(tp: TopicPartition, topicId: KafkaUuid, log: ReplicationSimLog) {
     self.tp = tp
@@ -126,6 +128,7 @@ final class ReplicationSimBroker {
   /// Clients and followers are accepted once this incarnation was first unfenced.
   var accepting = false
   var nextShrinkMs: Int64 = 0
+  var nextAlterId = 0
   var nextCheckpointMs: Int64 = 0
   var slots: [ReplicationSimReplica] = []
   var slotIndex: [TopicPartition: Int] = [:]
@@ -182,9 +185,10 @@ final class ReplicationSimBroker {
     }
     for i in slots.indices {
       fetchIfDue(i, now: now)
-      if let sent = slots[i].alterSentAt, now - sent > settings.requestTimeoutMs {
+      if let inFlight = slots[i].alterInFlight, now - inFlight.sentAt > settings.requestTimeoutMs {
         // The controller channel gave up on it: AlterPartitionManager settles it as refused.
-        isrChangeSettled(i, leaderEpoch: slots[i].leaderEpoch, committed: nil, now: now, settings)
+        slots[i].alterInFlight = nil
+        isrChangeSettled(i, leaderEpoch: inFlight.leaderEpoch, committed: nil, now: now, settings)
       }
     }
     if accepting && now >= nextShrinkMs {
@@ -209,9 +213,9 @@ final class ReplicationSimBroker {
     switch message {
     case .control(let control):
       receiveControl(control, now: now, settings: settings)
-    case .alterPartitionAnswer(let response, let tp, let leaderEpoch):
+    case .alterPartitionAnswer(let response, let tp, let leaderEpoch, let requestId):
       guard let i = slotIndex[tp] else { break }
-      slots[i].alterSentAt = nil
+      if slots[i].alterInFlight?.id == requestId { slots[i].alterInFlight = nil }
       // AlterPartitionManager: success settles with the committed state, anything else as
       // refused.
       if let response, response.errorCode == 0,
@@ -318,21 +322,21 @@ final class ReplicationSimBroker {
           leaderEpochStartOffset: slots[i].log.logEndOffset, nowMs: now)
         slots[i].termHighWatermark = slots[i].log.highWatermark
         slots[i].fetchSentAt = nil
-        slots[i].alterSentAt = nil
+        slots[i].alterInFlight = nil
         if accepting { events.append(.leading(old.tp, epoch: info.leaderEpoch, broker: id)) }
       }
       maybeAdvanceHighWatermark(i, now: now, settings)
     case .follower:
       slots[i].leaderState = nil
       slots[i].termHighWatermark = nil
-      slots[i].alterSentAt = nil
+      slots[i].alterInFlight = nil
       // `follow` re-adds the partition, so a fetcher backing off retries at once.
       slots[i].fetchDelayedUntil = 0
       if old.role != newRole || epochChanged { slots[i].fetchSentAt = nil }
     case .offline:
       slots[i].leaderState = nil
       slots[i].termHighWatermark = nil
-      slots[i].alterSentAt = nil
+      slots[i].alterInFlight = nil
     }
   }
 
@@ -374,9 +378,13 @@ final class ReplicationSimBroker {
               leaderRecoveryState: 0, partitionEpoch: slot.partitionEpoch)
           ])
       ])
-    slots[i].alterSentAt = now
+    nextAlterId += 1
+    slots[i].alterInFlight = (nextAlterId, slot.leaderEpoch, now)
     outbox.append(
-      (.controller, .alterPartition(request, tp: slot.tp, leaderEpoch: slot.leaderEpoch)))
+      (
+        .controller,
+        .alterPartition(request, tp: slot.tp, leaderEpoch: slot.leaderEpoch, id: nextAlterId)
+      ))
   }
 
   /// `Partition.isrChangeSettled`.
@@ -384,7 +392,6 @@ final class ReplicationSimBroker {
     _ i: Int, leaderEpoch: Int32, committed: (isr: [Int32], partitionEpoch: Int32)?, now: Int64,
     _ settings: ReplicationSimSettings
   ) {
-    slots[i].alterSentAt = nil
     guard slots[i].role == .leader, slots[i].leaderEpoch == leaderEpoch else { return }
     if let committed, committed.partitionEpoch > slots[i].partitionEpoch {
       slots[i].isr = committed.isr

@@ -237,12 +237,13 @@ struct ReplicationSimulation {
       if let answer = try controller.handle(message, from: id, now: now, stats: &controllerStats) {
         send(.control(answer), from: .controller, to: envelope.from)
       }
-    case .alterPartition(let request, let tp, let leaderEpoch):
+    case .alterPartition(let request, let tp, let leaderEpoch, let requestId):
       let answer = try controller.handle(
         .alterPartition(request, version: 3), from: id, now: now, stats: &controllerStats)
       guard case .alterPartitionAnswer(let response) = answer else { return }
       send(
-        .alterPartitionAnswer(response, tp: tp, leaderEpoch: leaderEpoch), from: .controller,
+        .alterPartitionAnswer(response, tp: tp, leaderEpoch: leaderEpoch, id: requestId),
+        from: .controller,
         to: envelope.from)
     default:
       break
@@ -258,7 +259,7 @@ struct ReplicationSimulation {
     brokers[index].outbox.removeAll()
     brokers[index].events.removeAll()
     for (to, message) in outbox {
-      if case .alterPartition(let request, _, _) = message {
+      if case .alterPartition(let request, _, _, _) = message {
         let isr = request.topics.first?.partitions.first?.newIsr.count ?? 0
         let tp = request.topics.first.flatMap { t in
           controller.image.topicNamesById[t.topicId].map {

@@ -3,8 +3,10 @@ import Testing
 
 @testable import SkeinCluster
 
-/// Runs the replication simulation over many seeds. `SKEIN_SIM_SEED=N` replays one seed;
-/// `SKEIN_SIM_SEEDS=N` changes how many run.
+/// Runs the replication simulation over many seeds. `SKEIN_SIM_SEED=N` replays one seed,
+/// `SKEIN_SIM_SEEDS=N` changes how many run, `SKEIN_SIM_TRACE=1` prints what the brokers do;
+/// `SKEIN_SIM_RUNTIME_FETCHER=1` and `SKEIN_SIM_SKEIN_CACHE=1` run the default seeds with the
+/// runtime's behaviours that the known issues below describe.
 @Suite struct ReplicationSimulationTests {
   static let environment = ProcessInfo.processInfo.environment
 
