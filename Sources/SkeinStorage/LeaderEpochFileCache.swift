@@ -63,15 +63,18 @@ public final class LeaderEpochFileCache: @unchecked Sendable {
   }
 
   /// OffsetsForLeaderEpoch: the largest epoch ≤ `requested` and its end offset, which is the
-  /// start offset of the next epoch, or `logEndOffset` for the latest. `undefined` when the
-  /// cache is empty, `requested` is negative or below the first entry's epoch.
+  /// start offset of the next epoch, or `logEndOffset` for the latest. Below the first
+  /// entry's epoch, `requested` itself ending where the first entry starts (as Kafka answers,
+  /// so a follower with only older epochs truncates to there and replicates from it).
+  /// `undefined` when the cache is empty or `requested` is negative.
   public func endOffset(for requested: Int32, logEndOffset: Int64) -> (
     epoch: Int32, endOffset: Int64
   ) {
     lock.withLock {
-      guard requested >= 0, let first = entries.first, requested >= first.epoch,
-        let last = entries.last
-      else { return Self.undefined }
+      guard requested >= 0, let first = entries.first, let last = entries.last else {
+        return Self.undefined
+      }
+      if requested < first.epoch { return (requested, first.startOffset) }
       if requested >= last.epoch { return (last.epoch, logEndOffset) }
       // The first entry with a larger epoch; its predecessor is the floor.
       var low = 0

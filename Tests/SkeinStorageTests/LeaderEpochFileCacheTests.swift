@@ -93,7 +93,8 @@ private func entries(_ cache: LeaderEpochFileCache) -> [[Int64]] {
       try cache.assign(epoch: epoch, startOffset: start)
     }
     #expect(cache.endOffset(for: -1, logEndOffset: 40) == (-1, -1))
-    #expect(cache.endOffset(for: 1, logEndOffset: 40) == (-1, -1))  // below the first
+    // Below the first: the requested epoch, ending where the first starts (Kafka's answer).
+    #expect(cache.endOffset(for: 1, logEndOffset: 40) == (1, 0))
     #expect(cache.endOffset(for: 2, logEndOffset: 40) == (2, 10))
     #expect(cache.endOffset(for: 3, logEndOffset: 40) == (2, 10))  // between: the floor epoch
     #expect(cache.endOffset(for: 4, logEndOffset: 40) == (4, 25))

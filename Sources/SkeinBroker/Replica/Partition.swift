@@ -38,6 +38,10 @@ final class Partition: Sendable {
   let localId: Int32
   private let settings: ReplicationSettings
   private let state = Mutex(State())
+  /// Held by role changes and by a fetcher's writes to the log, so that an answer from the
+  /// old leader never lands in a log that now leads or follows someone else (Kafka removes
+  /// the fetcher under its partition map lock before makeLeader for the same reason).
+  private let roleChange = Mutex(())
 
   init(
     topicPartition: TopicPartition, topicId: KafkaUuid, log: PartitionLog, localId: Int32,
@@ -64,8 +68,27 @@ final class Partition: Sendable {
     min(log.config.minInsyncReplicas, max(state.withLock { $0.replicas.count }, 1))
   }
 
+  /// Runs `write` (a replica fetcher appending or truncating) only while this broker still
+  /// follows `leaderId` in `leaderEpoch`, the epoch its fetch was sent in; nil when it no
+  /// longer does (the answer is stale and dropped). A role change waits for a running write.
+  func whileFollowing<T>(
+    leaderId: Int32, leaderEpoch: Int32, _ write: () throws -> T
+  ) rethrows -> T? {
+    try roleChange.withLock { _ in
+      let current = state.withLock { ($0.role, $0.leaderEpoch) }
+      guard current.0 == .follower(leaderId: leaderId), current.1 == leaderEpoch else {
+        return nil
+      }
+      return try write()
+    }
+  }
+
   /// Takes the partition's state from the metadata image.
   func apply(_ info: PartitionInfo, nowMs: Int64) -> Transition {
+    roleChange.withLock { _ in applyLocked(info, nowMs: nowMs) }
+  }
+
+  private func applyLocked(_ info: PartitionInfo, nowMs: Int64) -> Transition {
     let transition: Transition = state.withLock { s in
       let newRole: Role =
         info.leader == localId

@@ -113,6 +113,9 @@ final class ReplicaFetcher: Sendable {
   {
     var byTopic: [KafkaUuid: [Partition]] = [:]
     for partition in due.values { byTopic[partition.topicId, default: []].append(partition) }
+    // The leader epoch each partition is fetched in: its answer is applied only if this broker
+    // still follows the same leader in the same epoch when it arrives.
+    let epochs = due.mapValues(\.leaderEpoch)
     let version = min(try connection.version(for: .fetch), 17)
     let request = FetchRequest(
       replicaId: localId, replicaState: .init(replicaId: localId, replicaEpoch: brokerEpoch()),
@@ -123,7 +126,8 @@ final class ReplicaFetcher: Sendable {
           topic: partitions[0].topicPartition.topic, topicId: topicId,
           partitions: partitions.map { p in
             .init(
-              partition: p.topicPartition.partition, currentLeaderEpoch: p.leaderEpoch,
+              partition: p.topicPartition.partition,
+              currentLeaderEpoch: epochs[p.topicPartition] ?? p.leaderEpoch,
               fetchOffset: p.log.logEndOffset, lastFetchedEpoch: p.log.latestLeaderEpoch ?? -1,
               logStartOffset: p.log.logStartOffset, partitionMaxBytes: settings.fetchMaxBytes)
           })
@@ -143,13 +147,16 @@ final class ReplicaFetcher: Sendable {
               ? $0.topicId == topic.topicId : $0.topicPartition.topic == topic.topic)
         }
         guard let partition = match else { continue }
-        await handle(data, for: partition, connection: connection)
+        await handle(
+          data, for: partition, fetchedIn: epochs[partition.topicPartition] ?? -1,
+          connection: connection)
       }
     }
   }
 
   private func handle(
-    _ data: FetchResponse.PartitionData, for partition: Partition, connection: KafkaConnection
+    _ data: FetchResponse.PartitionData, for partition: Partition, fetchedIn epoch: Int32,
+    connection: KafkaConnection
   ) async {
     let tp = partition.topicPartition
     let log = partition.log
@@ -163,24 +170,35 @@ final class ReplicaFetcher: Sendable {
     switch ErrorCode(rawValue: data.errorCode) {
     case .none:
       do {
-        if data.divergingEpoch.epoch >= 0 || data.divergingEpoch.endOffset >= 0 {
-          try truncate(partition, toDiverging: data.divergingEpoch)
-          return
+        let appended = try partition.whileFollowing(leaderId: leaderId, leaderEpoch: epoch) {
+          () throws -> Bool in
+          if data.divergingEpoch.epoch >= 0 || data.divergingEpoch.endOffset >= 0 {
+            try truncate(partition, toDiverging: data.divergingEpoch)
+            return false
+          }
+          var appended = false
+          if let records = data.records, records.readableBytes > 0 {
+            _ = try log.appendAsFollower(records, nowMs: currentTimeMillis())
+            appended = true
+          }
+          _ = log.setHighWatermarkFromLeader(min(data.highWatermark, log.logEndOffset))
+          if data.logStartOffset > log.logStartOffset {
+            _ = try log.deleteRecordsBefore(min(data.logStartOffset, log.highWatermark))
+          }
+          return appended
         }
-        if let records = data.records, records.readableBytes > 0 {
-          _ = try log.appendAsFollower(records, nowMs: currentTimeMillis())
-          onAppend(tp)
-        }
-        _ = log.setHighWatermarkFromLeader(min(data.highWatermark, log.logEndOffset))
-        if data.logStartOffset > log.logStartOffset {
-          _ = try log.deleteRecordsBefore(min(data.logStartOffset, log.highWatermark))
+        switch appended {
+        case nil:
+          logger.debug("\(tp): dropped an answer of leader \(leaderId) in stale epoch \(epoch)")
+        case true?: onAppend(tp)
+        case false?: break
         }
       } catch {
         logger.error("follower append to \(tp) at \(log.logEndOffset) failed: \(error)")
         delay(tp)
       }
     case .offsetOutOfRange:
-      await resetOutOfRange(partition, connection: connection)
+      await resetOutOfRange(partition, fetchedIn: epoch, connection: connection)
     default:
       // NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, unknown topic:
       // this broker's metadata is behind or ahead of the leader's; wait for the next image.
@@ -214,7 +232,9 @@ final class ReplicaFetcher: Sendable {
   /// Our fetch offset is outside the leader's log: after an unclean election the leader may
   /// be behind us (truncate to its end), or retention moved its start past us (start again
   /// from its start).
-  private func resetOutOfRange(_ partition: Partition, connection: KafkaConnection) async {
+  private func resetOutOfRange(
+    _ partition: Partition, fetchedIn epoch: Int32, connection: KafkaConnection
+  ) async {
     let tp = partition.topicPartition
     do {
       func leaderOffset(_ timestamp: Int64) async throws -> Int64 {
@@ -236,14 +256,16 @@ final class ReplicaFetcher: Sendable {
         return p.offset
       }
       let leaderEnd = try await leaderOffset(-1)
+      let leaderStart = try await leaderOffset(-2)
       let log = partition.log
-      if leaderEnd < log.logEndOffset {
-        logger.warning("\(tp): leader \(leaderId) ends at \(leaderEnd), below us; truncating")
-        _ = try log.truncateTo(leaderEnd)
-      } else {
-        let leaderStart = try await leaderOffset(-2)
-        logger.warning("\(tp): our log is below leader \(leaderId)'s start \(leaderStart)")
-        try log.truncateFullyAndStartAt(leaderStart)
+      try partition.whileFollowing(leaderId: leaderId, leaderEpoch: epoch) {
+        if leaderEnd < log.logEndOffset {
+          logger.warning("\(tp): leader \(leaderId) ends at \(leaderEnd), below us; truncating")
+          _ = try log.truncateTo(leaderEnd)
+        } else {
+          logger.warning("\(tp): our log is below leader \(leaderId)'s start \(leaderStart)")
+          try log.truncateFullyAndStartAt(leaderStart)
+        }
       }
     } catch {
       logger.warning("cannot reset \(tp) out of range: \(error)")
