@@ -180,7 +180,7 @@ final class ReplicationSimBroker {
   // MARK: ticks
 
   func tick(now: Int64, settings: ReplicationSimSettings, rng: inout SeededGenerator) {
-    for message in lifecycle.tick(now: now, settings: settings.cluster, rng: &rng) {
+    for message in lifecycle.tick(now: now, chaos: false, settings: settings.cluster, rng: &rng) {
       outbox.append((.controller, .control(message)))
     }
     for i in slots.indices {
