@@ -429,6 +429,30 @@ struct ReplicationSimulation {
           }
         }
       }
+      try checkCommittedOnIsr(tp)
+    }
+  }
+
+  /// What the acting leader has committed is on every member of the committed ISR (what makes
+  /// any of them a safe next leader).
+  func checkCommittedOnIsr(_ tp: TopicPartition) throws(InvariantViolation) {
+    guard let p = controller.image.partition(tp), p.leader >= 0 else { return }
+    let leader = brokers[Int(p.leader)]
+    guard leader.state == .running, leader.accepting, let li = leader.slotIndex[tp],
+      leader.slots[li].role == .leader, leader.slots[li].leaderEpoch == p.leaderEpoch
+    else { return }
+    let leaderLog = leader.slots[li].log
+    for member in p.isr where member != p.leader {
+      let log = brokers[Int(member)].slotIndex[tp].map { brokers[Int(member)].slots[$0].log }
+      let offset =
+        log.map { leaderLog.firstDifference(with: $0, below: leaderLog.highWatermark) }
+        ?? (leaderLog.highWatermark > 0 ? 0 : nil)
+      if let offset {
+        throw InvariantViolation(
+          message:
+            "\(tp) ISR member \(member) lacks offset \(offset) below leader \(p.leader)'s high watermark \(leaderLog.highWatermark) in epoch \(p.leaderEpoch) (ISR \(p.isr), leader's view \(String(describing: leader.slots[li].leaderState?.maximalIsr)))"
+        )
+      }
     }
   }
 
