@@ -53,6 +53,36 @@ def pid_runs(pid: int, argv) -> bool:
     return raw.split(b"\0")[:-1] == [a.encode() for a in argv]
 
 
+def node_logs(dir: Path, lines=40) -> str:
+    """The last `lines` of every node's skein.log under `dir`."""
+    out = []
+    for log in sorted(Path(dir).glob("node-*/skein.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"----- {log} -----\n" + "\n".join(tail))
+    return "\n".join(out)
+
+
+def describe(cluster, topic):
+    """`skein topic describe --format json`'s partitions, or None when it fails."""
+    r = skein("topic", "describe", topic, "--format", "json", "--bootstrap", cluster.bootstrap,
+              check=False)
+    if r.returncode != 0:
+        return None
+    return json.loads(r.stdout)["partitions"]
+
+
+def module_cluster(tmp_path_factory, name, brokers, racks, settings):
+    """The body of a module-scoped `cluster` fixture: `cluster up` with `--set` settings,
+    everything stopped afterwards."""
+    c = LocalCluster(tmp_path_factory.mktemp(name) / "cluster", brokers=brokers, racks=racks)
+    args = []
+    for s in settings:
+        args += ["--set", s]
+    c.up(*args, timeout=180)
+    yield c
+    c.cleanup()
+
+
 class LocalCluster:
     def __init__(self, dir: Path, brokers: int, racks: int):
         self.dir = Path(dir)
@@ -98,11 +128,7 @@ class LocalCluster:
         return proc
 
     def logs(self, lines=40) -> str:
-        out = []
-        for log in sorted(self.dir.glob("node-*/skein.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"----- {log} -----\n" + "\n".join(tail))
-        return "\n".join(out)
+        return node_logs(self.dir, lines)
 
     def cleanup(self):
         """`cluster down`, then SIGKILL for anything of this cluster still running."""

@@ -12,6 +12,7 @@ Traffic never leaves the machine: the namespaces have no route but their /24, an
 has no uplink.
 """
 
+from cluster_helpers import node_logs
 import atexit
 import json
 import os
@@ -331,11 +332,7 @@ class NetnsCluster:
         return ids
 
     def logs(self, lines=40) -> str:
-        out = []
-        for log in sorted(self.dir.glob("node-*/skein.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"----- {log} -----\n" + "\n".join(tail))
-        return "\n".join(out)
+        return node_logs(self.dir, lines)
 
     def cleanup(self):
         """Stops every node (SIGKILL: the data dirs are thrown away), then removes the

@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from cluster_helpers import LocalCluster, pid_runs, skein, wait_until
+from cluster_helpers import describe, module_cluster, pid_runs, skein, wait_until
 from helpers import unique
 
 SESSION_MS = 3000
@@ -35,13 +35,7 @@ SETTINGS = [
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = LocalCluster(tmp_path_factory.mktemp("groups") / "cluster", brokers=3, racks=1)
-    args = []
-    for s in SETTINGS:
-        args += ["--set", s]
-    c.up(*args, timeout=180)
-    yield c
-    c.cleanup()
+    yield from module_cluster(tmp_path_factory, "groups", 3, 1, SETTINGS)
 
 
 @pytest.fixture(autouse=True)
@@ -52,12 +46,6 @@ def logs_on_failure(request, cluster):
         print(f"\n{cluster.logs(80)}")
 
 
-def describe(cluster, topic):
-    r = skein("topic", "describe", topic, "--format", "json", "--bootstrap", cluster.bootstrap,
-              check=False)
-    if r.returncode != 0:
-        return None
-    return json.loads(r.stdout)["partitions"]
 
 
 def healthy(cluster, topic):
