@@ -345,7 +345,7 @@ public final class Broker: Sendable {
     }
     for ticker in tickers { ticker.cancel() }
     metadataFollower?.stop()
-    replicaManager.shutdown()
+    await replicaManager.shutdown()
     handlers.groupCoordinator.shutdown()
     for channel in channels { try? await channel.close() }
     for remote in remoteChannels { await remote.close() }

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 # The 3 s group.initial.rebalance.delay.ms only slows tests that do not test it.
@@ -22,13 +22,27 @@ def group_broker(broker_factory, **settings):
     return broker_factory(settings={**FAST_GROUPS, **settings})
 
 
+COORDINATOR_MOVING = {KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                      KafkaError.NOT_COORDINATOR}
+
+
 def seed_offsets(bootstrap, group, topic, partitions, offset=0):
     """Commits `offset` for every partition through the admin API (generation -1 commit on an
     Empty group), so members with default auto.offset.reset=latest read from there."""
     a = AdminClient({"bootstrap.servers": bootstrap})
     tps = [TopicPartition(topic, p, offset) for p in range(partitions)]
-    futures = a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)])
-    futures[group].result(timeout=15)
+    # librdkafka hands partition-level errors back instead of retrying them; a coordinator still
+    # loading a fresh `__consumer_offsets` answers COORDINATOR_LOAD_IN_PROGRESS, as Kafka does.
+    deadline = time.monotonic() + 15
+    while True:
+        futures = a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)])
+        result = futures[group].result(timeout=15)
+        errors = [tp.error for tp in result.topic_partitions if tp.error is not None]
+        if not errors:
+            return
+        if time.monotonic() > deadline or not all(e.code() in COORDINATOR_MOVING for e in errors):
+            raise AssertionError(f"seeding offsets of {group} failed: {errors}")
+        time.sleep(0.1)
 
 
 def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):

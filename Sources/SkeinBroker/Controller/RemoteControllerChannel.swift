@@ -12,6 +12,8 @@ final class RemoteControllerChannel: ControllerChannel {
   private let eventLoopGroup: any EventLoopGroup
   private let connection = Mutex<KafkaConnection?>(nil)
   private let nextServer = Mutex(0)
+  /// Set by `close()`: the node is stopping, so no new connection is opened.
+  private let closed = Mutex(false)
 
   init(
     servers: [(host: String, port: Int)], clientId: String, requestTimeout: Duration,
@@ -37,6 +39,7 @@ final class RemoteControllerChannel: ControllerChannel {
   }
 
   func close() async {
+    closed.withLock { $0 = true }
     let open = connection.withLock { c -> KafkaConnection? in
       defer { c = nil }
       return c
@@ -46,6 +49,7 @@ final class RemoteControllerChannel: ControllerChannel {
 
   private func connected() async throws -> KafkaConnection {
     if let open = connection.withLock({ $0 }), open.isActive { return open }
+    guard !closed.withLock({ $0 }) else { throw ControllerChannelError.unreachable("closed") }
     guard !servers.isEmpty else {
       throw ControllerChannelError.unreachable("no controller address")
     }

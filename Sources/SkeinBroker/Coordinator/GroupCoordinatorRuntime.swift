@@ -156,6 +156,12 @@ final class GroupCoordinatorRuntime: Sendable {
     }
     let config = self.config
     for shard in started {
+      // An empty partition (a fresh `__consumer_offsets`) loads at once, so the first commits
+      // do not meet COORDINATOR_LOAD_IN_PROGRESS, which some admin clients do not retry.
+      if shard.partition.log.logEndOffset == shard.partition.log.logStartOffset {
+        shard.load(config: config, now: { currentTimeMillis() })
+        continue
+      }
       // Loading replays the partition off the caller's thread; until then the shard answers
       // COORDINATOR_LOAD_IN_PROGRESS.
       Task.detached {

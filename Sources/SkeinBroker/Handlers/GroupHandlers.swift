@@ -28,28 +28,46 @@ extension BrokerHandlers {
 
   // MARK: FindCoordinator
 
+  /// Answers once every group key's coordinator can serve it, waiting (as `answerWhenLoaded`)
+  /// while `__consumer_offsets` is being created or this node's shard is not loaded yet:
+  /// librdkafka's admin client gives up after two FindCoordinator retries and then stalls.
   func findCoordinator(_ request: FindCoordinatorRequest, _ context: RequestContext) -> Reply<
     FindCoordinatorResponse
   > {
     let keys = context.apiVersion >= 4 ? request.coordinatorKeys : [request.key]
-    let found = keys.map { coordinator(for: $0, keyType: request.keyType) }
-    if context.apiVersion >= 4 {
-      return .now(FindCoordinatorResponse(coordinators: found))
+    let keyType = request.keyType
+    if keyType == 0, metadata.image.topics[GroupCoordinatorRuntime.topic] == nil {
+      // As Kafka: the offsets topic is created when the first group looks for its coordinator.
+      createOffsetsTopicIfAbsent()
     }
-    let c = found.first ?? .init(nodeId: -1, host: "", port: -1)
-    return .now(
-      FindCoordinatorResponse(
-        errorCode: c.errorCode, errorMessage: c.errorMessage, nodeId: c.nodeId, host: c.host,
-        port: c.port))
+    let version = context.apiVersion
+    return answerWhenLoaded(on: context.eventLoop) { [self] in
+      let found = keys.map { coordinator(for: $0, keyType: keyType) }
+      let waiting = found.contains { $0.1 }
+      let coordinators = found.map(\.0)
+      if version >= 4 { return (FindCoordinatorResponse(coordinators: coordinators), waiting) }
+      let c = coordinators.first ?? .init(nodeId: -1, host: "", port: -1)
+      return (
+        FindCoordinatorResponse(
+          errorCode: c.errorCode, errorMessage: c.errorMessage, nodeId: c.nodeId, host: c.host,
+          port: c.port), waiting
+      )
+    }
   }
 
-  private func coordinator(for key: String, keyType: Int8) -> FindCoordinatorResponse.Coordinator {
+  /// The coordinator of `key`, and whether it is not available only for now (the offsets topic
+  /// or this node's shard of it is still coming up).
+  private func coordinator(for key: String, keyType: Int8) -> (
+    FindCoordinatorResponse.Coordinator, Bool
+  ) {
     var result = FindCoordinatorResponse.Coordinator(
       key: key, nodeId: -1, host: "", port: -1, errorCode: 0, errorMessage: nil)
-    func fail(_ code: ErrorCode, _ message: String) -> FindCoordinatorResponse.Coordinator {
+    func fail(_ code: ErrorCode, _ message: String, transient: Bool = false) -> (
+      FindCoordinatorResponse.Coordinator, Bool
+    ) {
       result.errorCode = code.rawValue
       result.errorMessage = message
-      return result
+      return (result, transient)
     }
     switch keyType {
     case 0: break
@@ -58,21 +76,21 @@ extension BrokerHandlers {
     default:
       return fail(.invalidRequest, "Invalid coordinator type: \(keyType)")
     }
-    var image = metadata.image
-    if image.topics[GroupCoordinatorRuntime.topic] == nil {
-      // As Kafka: the offsets topic is created when the first group looks for its coordinator.
-      createOffsetsTopicIfAbsent()
-      image = metadata.image
-    }
+    let image = metadata.image
     let p = groupCoordinator.partition(for: key)
     guard let topic = image.topics[GroupCoordinatorRuntime.topic],
       let info = topic.partitions.first(where: { $0.partition == p }),
       let broker = image.brokers[info.leader], !broker.fenced
-    else { return fail(.coordinatorNotAvailable, "The coordinator is not available.") }
+    else {
+      return fail(.coordinatorNotAvailable, "The coordinator is not available.", transient: true)
+    }
+    if info.leader == nodeId, (try? groupCoordinator.shard(for: key).get())?.isActive != true {
+      return fail(.coordinatorNotAvailable, "The coordinator is not available.", transient: true)
+    }
     result.nodeId = broker.id
     result.host = broker.host
     result.port = broker.port
-    return result
+    return (result, false)
   }
 
   /// Kafka's client host: `/` and the peer's IP address.

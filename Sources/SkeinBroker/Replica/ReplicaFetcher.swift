@@ -24,6 +24,8 @@ final class ReplicaFetcher: Sendable {
   /// Partitions whose leader answered with an error: not fetched until this time.
   private let delayedUntil = Mutex<[TopicPartition: ContinuousClock.Instant]>([:])
   private let task = Mutex<Task<Void, Never>?>(nil)
+  /// The open connection to the leader, closed by `stop()` so an in-flight fetch ends now.
+  private let connection = Mutex<KafkaConnection?>(nil)
   /// The last error each partition's fetches got, so a change is logged once.
   private let lastErrors = Mutex<[TopicPartition: Int16]>([:])
   private let eventLoopGroup: any EventLoopGroup
@@ -63,11 +65,22 @@ final class ReplicaFetcher: Sendable {
 
   func stop() {
     task.withLock { $0 }?.cancel()
+    if let open = connection.withLock({ $0 }) { Task { await open.close() } }
+  }
+
+  /// Stops and returns once the fetch loop has ended and opens no more connections (before
+  /// the event loops it connects on shut down).
+  func stopAndWait() async {
+    stop()
+    await task.withLock { $0 }?.value
   }
 
   private func run() async {
     var connection: KafkaConnection?
-    defer { if let connection { Task { await connection.close() } } }
+    defer {
+      self.connection.withLock { $0 = nil }
+      if let connection { Task { await connection.close() } }
+    }
     while !Task.isCancelled {
       let now = ContinuousClock.now
       let due = partitions.withLock { $0 }.filter { tp, _ in
@@ -87,9 +100,12 @@ final class ReplicaFetcher: Sendable {
           configuration.clientId = "broker-\(localId)-fetcher-\(leaderId)"
           configuration.connectTimeout = .seconds(3)
           configuration.maxResponseSize = Int(settings.fetchResponseMaxBytes) + (1 << 20)
-          connection = try await KafkaConnection.connect(
+          let opened = try await KafkaConnection.connect(
             host: target.host, port: target.port, configuration: configuration,
             eventLoopGroup: eventLoopGroup)
+          connection = opened
+          self.connection.withLock { $0 = opened }
+          if Task.isCancelled { break }
         } catch {
           logger.debug("replica fetcher cannot reach leader \(leaderId): \(error)")
           try? await Task.sleep(for: .milliseconds(settings.fetchBackoffMs))

@@ -20,6 +20,8 @@ final class ReplicaFetcherManager: Sendable {
   private let eventLoopGroup: any EventLoopGroup
   private let logger: Logger
   private let fetchers = Mutex<[Key: ReplicaFetcher]>([:])
+  /// Set by `shutdown()`: the broker is stopping and follows nothing any more.
+  private let stopped = Mutex(false)
   /// Which fetcher each followed partition is on.
   private let assignment = Mutex<[TopicPartition: Key]>([:])
 
@@ -41,6 +43,7 @@ final class ReplicaFetcherManager: Sendable {
 
   /// Fetches `partition` from `leaderId` from now on (moving it off any other fetcher).
   func follow(_ partition: Partition, leaderId: Int32) {
+    guard !stopped.withLock({ $0 }) else { return }
     let tp = partition.topicPartition
     let index =
       abs(tp.topic.utf8.reduce(Int(tp.partition)) { $0 &* 31 &+ Int($1) })
@@ -77,12 +80,16 @@ final class ReplicaFetcherManager: Sendable {
     idle?.stop()
   }
 
-  func shutdown() {
+  /// Stops every fetcher and waits for them; no new ones start afterwards.
+  func shutdown() async {
     let all = fetchers.withLock { f -> [ReplicaFetcher] in
       defer { f = [:] }
       return Array(f.values)
     }
-    for fetcher in all { fetcher.stop() }
+    stopped.withLock { $0 = true }
     assignment.withLock { $0 = [:] }
+    await withTaskGroup(of: Void.self) { group in
+      for fetcher in all { group.addTask { await fetcher.stopAndWait() } }
+    }
   }
 }

@@ -64,8 +64,8 @@ final class ReplicaManager: Sendable {
     wiring.withLock { $0 = Wiring(fetchers: fetchers, alterPartition: alter) }
   }
 
-  func shutdown() {
-    wiring.withLock { $0 }?.fetchers.shutdown()
+  func shutdown() async {
+    await wiring.withLock { $0 }?.fetchers.shutdown()
   }
 
   /// The high watermark of `partition` moved: wake the produces and fetches that wait on it.
