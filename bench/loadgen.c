@@ -8,11 +8,14 @@
  *       Raw-socket Metadata v1 request, retried every millisecond until a well-formed
  *       answer with at least one broker arrives. Prints ms elapsed since NS
  *       (CLOCK_REALTIME nanoseconds, e.g. from `date +%s%N` taken just before exec).
- *   create --topic T [--partitions 1]
- *       CreateTopics through librdkafka's admin API (replication factor 1).
+ *   create --topic T [--partitions 1] [--replication-factor 1] [--min-isr N]
+ *       CreateTopics through librdkafka's admin API (min.insync.replicas set when given).
  *   produce --topic T --count N --size S [--acks 1|all]
  *       Flat-out producer; records/s, MB/s and delivery latency (send → delivery
  *       report) p50/p99/p99.9.
+ *   rate --topic T --rate R --duration SEC --size S [--acks 1|all]
+ *       Produces R rec/s for SEC seconds (linger.ms=1, round-robin over --partitions);
+ *       delivery latency (send → delivery report) p50/p99/p99.9 at that load.
  *   consume --topic T --count N
  *       Reads N records from offset 0 of partition 0 (partition-level consumer API:
  *       an explicit assignment, no group, no coordinator).
@@ -53,6 +56,8 @@ static long long opt_count = 100000;
 static int opt_size = 100;
 static const char *opt_acks = "1";
 static int opt_partitions = 1;
+static int opt_replication_factor = 1;
+static const char *opt_min_isr = NULL;
 static int opt_members = 1;
 static int opt_idempotence = 0;
 static const char *opt_partition_fetch_bytes = NULL;
@@ -272,8 +277,11 @@ static int mode_metadata(void) {
 static int mode_create(void) {
   rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, base_conf());
   char err[512];
-  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(opt_topic, opt_partitions, 1, err, sizeof err);
+  rd_kafka_NewTopic_t *nt =
+      rd_kafka_NewTopic_new(opt_topic, opt_partitions, opt_replication_factor, err, sizeof err);
   if (!nt) die("NewTopic: %s", err);
+  if (opt_min_isr && rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", opt_min_isr))
+    die("NewTopic: cannot set min.insync.replicas");
   rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(ao, opt_timeout_ms, err, sizeof err);
   rd_kafka_AdminOptions_set_request_timeout(ao, opt_timeout_ms, err, sizeof err);
@@ -357,12 +365,15 @@ static void print_produce_result(const char *mode, prod_state *st, long long cou
          rps * size / 1e6, p50, p99, p999, mx, g_errors);
 }
 
-static int mode_produce(int one_at_a_time) {
+/* one_at_a_time: one record per request; paced: --rate records/s for --duration seconds. */
+static int mode_produce(int one_at_a_time, int paced) {
+  if (paced) opt_count = (long long)(opt_rate * opt_duration);
   prod_state st = {0};
   st.sent_ns = calloc((size_t)opt_count, sizeof(int64_t));
   st.lat_ns = calloc((size_t)opt_count, sizeof(int64_t));
   if (!st.sent_ns || !st.lat_ns) die("out of memory");
-  rd_kafka_conf_t *conf = producer_conf(one_at_a_time ? "1" : opt_acks, one_at_a_time ? "0" : "5");
+  rd_kafka_conf_t *conf =
+      producer_conf(one_at_a_time ? "1" : opt_acks, one_at_a_time ? "0" : paced ? "1" : "5");
   if (one_at_a_time) set(conf, "batch.num.messages", "1");
   rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
   rd_kafka_conf_set_opaque(conf, &st);
@@ -378,7 +389,12 @@ static int mode_produce(int one_at_a_time) {
   int64_t t0 = mono_ns();
   int64_t deadline = t0 + (int64_t)(opt_deadline_s * 1e9);
   int complete = 1;
+  int64_t interval = paced ? (int64_t)(1e9 / opt_rate) : 0;
   for (long long i = 0; i < opt_count; i++) {
+    if (paced) {
+      int64_t target = t0 + i * interval;
+      if (mono_ns() < target) sleep_until_mono(target);
+    }
     if (mono_ns() > deadline) {
       complete = 0;
       fprintf(stderr, "loadgen: deadline reached after %lld sends\n", i);
@@ -403,7 +419,8 @@ static int mode_produce(int one_at_a_time) {
     rd_kafka_poll(rk, 100);
   if (st.delivered + st.failed < opt_count) complete = 0;
   double secs = (mono_ns() - t0) / 1e9;
-  print_produce_result(one_at_a_time ? "reqs" : "produce", &st, opt_count, opt_size, secs, complete);
+  print_produce_result(one_at_a_time ? "reqs" : paced ? "rate" : "produce", &st, opt_count, opt_size,
+                       secs, complete);
   rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
@@ -673,10 +690,11 @@ static int mode_group(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen MODE [--bootstrap H:P] [--topic T] [--count N] [--size S] [--acks 1|all]\n"
-          "               [--partitions P] [--rate R] [--duration SEC] [--start-ns NS]\n"
+          "               [--partitions P] [--replication-factor N] [--min-isr N]\n"
+          "               [--rate R] [--duration SEC] [--start-ns NS]\n"
           "               [--timeout-ms MS] [--deadline-s SEC] [--fetch-wait-ms MS] [--members N]\n"
           "               [--idempotence] [--max-partition-fetch-bytes N] [--verbose]\n"
-          "modes: version metadata create produce consume e2e reqs group\n");
+          "modes: version metadata create produce rate consume e2e reqs group\n");
   exit(2);
 }
 
@@ -692,6 +710,8 @@ int main(int argc, char **argv) {
     else if (ARG("--size")) opt_size = atoi(argv[++i]);
     else if (ARG("--acks")) opt_acks = argv[++i];
     else if (ARG("--partitions")) opt_partitions = atoi(argv[++i]);
+    else if (ARG("--replication-factor")) opt_replication_factor = atoi(argv[++i]);
+    else if (ARG("--min-isr")) opt_min_isr = argv[++i];
     else if (ARG("--rate")) opt_rate = atof(argv[++i]);
     else if (ARG("--duration")) opt_duration = atof(argv[++i]);
     else if (ARG("--start-ns")) opt_start_ns = atoll(argv[++i]);
@@ -713,8 +733,9 @@ int main(int argc, char **argv) {
   }
   if (strcmp(mode, "metadata") == 0) return mode_metadata();
   if (strcmp(mode, "create") == 0) return mode_create();
-  if (strcmp(mode, "produce") == 0) return mode_produce(0);
-  if (strcmp(mode, "reqs") == 0) return mode_produce(1);
+  if (strcmp(mode, "produce") == 0) return mode_produce(0, 0);
+  if (strcmp(mode, "rate") == 0) return mode_produce(0, 1);
+  if (strcmp(mode, "reqs") == 0) return mode_produce(1, 0);
   if (strcmp(mode, "consume") == 0) return mode_consume();
   if (strcmp(mode, "e2e") == 0) return mode_e2e();
   if (strcmp(mode, "group") == 0) return mode_group();

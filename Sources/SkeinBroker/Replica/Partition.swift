@@ -30,6 +30,8 @@ final class Partition: Sendable {
     var replicas: [Int32] = []
     var isr: [Int32] = []
     var leaderState: PartitionLeaderState?
+    /// Replicas on brokers that are fenced or shutting down: they hold no high watermark back.
+    var ineligibleReplicas: Set<Int32> = []
   }
 
   let topicPartition: TopicPartition
@@ -83,9 +85,11 @@ final class Partition: Sendable {
     }
   }
 
-  /// Takes the partition's state from the metadata image.
-  func apply(_ info: PartitionInfo, nowMs: Int64) -> Transition {
-    roleChange.withLock { _ in applyLocked(info, nowMs: nowMs) }
+  /// Takes the partition's state from the metadata image; `ineligible`: its replicas whose
+  /// brokers are fenced or shutting down there.
+  func apply(_ info: PartitionInfo, ineligible: Set<Int32> = [], nowMs: Int64) -> Transition {
+    state.withLock { $0.ineligibleReplicas = ineligible }
+    return roleChange.withLock { _ in applyLocked(info, nowMs: nowMs) }
   }
 
   private func applyLocked(_ info: PartitionInfo, nowMs: Int64) -> Transition {
@@ -160,7 +164,7 @@ final class Partition: Sendable {
       guard s.role == .leader, let leader = s.leaderState,
         let target = leader.highWatermark(
           leaderLogEndOffset: log.logEndOffset, minIsr: minIsr, nowMs: nowMs,
-          lagTimeMaxMs: settings.lagTimeMaxMs),
+          lagTimeMaxMs: settings.lagTimeMaxMs, ineligible: s.ineligibleReplicas),
         target > log.highWatermark
       else { return false }
       _ = log.updateHighWatermark(target)

@@ -227,7 +227,8 @@ final class ReplicaManager: Sendable {
       guard var info = wanted[tp]?.1 else { continue }
       // A fenced broker (not yet caught up, or cut off) serves nothing as leader.
       if fenced && info.leader == nodeId { info.leader = -1 }
-      switch partition.apply(info, nowMs: now) {
+      let ineligible = Set(info.replicas.filter { image.brokers[$0]?.isActive != true })
+      switch partition.apply(info, ineligible: ineligible, nowMs: now) {
       case .becameLeader:
         fetchers?.stopFollowing(tp)
         logger.info("\(tp): leader in epoch \(info.leaderEpoch), ISR \(info.isr)")

@@ -109,10 +109,12 @@ public struct PartitionLeaderState: Sendable, Equatable {
 
   /// The high watermark the leader may move to: the minimum log end offset over the maximal
   /// ISR and over the followers outside it that are caught up (so a catching-up follower is
-  /// not starved). Nil when the ISR is below `minIsr` (Kafka 4's strict min-ISR rule: the high
-  /// watermark does not advance then).
+  /// not starved) and ISR-eligible — a follower on a fenced or shutting-down broker
+  /// (`ineligible`) holds nothing back (Kafka's isReplicaIsrEligible, KIP-841). Nil when the ISR
+  /// is below `minIsr` (Kafka 4's strict min-ISR rule: the high watermark does not advance then).
   public func highWatermark(
-    leaderLogEndOffset: Int64, minIsr: Int, nowMs: Int64, lagTimeMaxMs: Int64
+    leaderLogEndOffset: Int64, minIsr: Int, nowMs: Int64, lagTimeMaxMs: Int64,
+    ineligible: Set<Int32> = []
   ) -> Int64? {
     let effectiveMinIsr = min(minIsr, replicas.count)
     if isr.count < effectiveMinIsr { return nil }
@@ -121,8 +123,9 @@ public struct PartitionLeaderState: Sendable, Equatable {
       guard let follower = followers[id] else { continue }
       let counts =
         maximalIsr.contains(id)
-        || isCaughtUp(
-          id, leaderLogEndOffset: leaderLogEndOffset, nowMs: nowMs, lagTimeMaxMs: lagTimeMaxMs)
+        || !ineligible.contains(id)
+          && isCaughtUp(
+            id, leaderLogEndOffset: leaderLogEndOffset, nowMs: nowMs, lagTimeMaxMs: lagTimeMaxMs)
           && follower.logEndOffset >= 0
       if counts { hw = min(hw, max(follower.logEndOffset, 0)) }
     }
