@@ -1,3 +1,4 @@
+import Dispatch
 import KafkaProtocol
 import Logging
 import NIOCore
@@ -237,7 +238,9 @@ final class CoordinatorShardRuntime: Sendable {
     }
     if reload, let config = loadedConfig.withLock({ $0 }) {
       failWaiters(.notCoordinator)
-      Task.detached { self.load(config: config, now: { currentTimeMillis() }) }
+      DispatchQueue.global(qos: .utility).async {
+        self.load(config: config, now: { currentTimeMillis() })
+      }
     }
     guard case .success(let value) = stepped else {
       // Failed before the promises were registered.

@@ -1,3 +1,4 @@
+import Dispatch
 import KafkaProtocol
 import Logging
 import NIOCore
@@ -162,9 +163,10 @@ final class GroupCoordinatorRuntime: Sendable {
         shard.load(config: config, now: { currentTimeMillis() })
         continue
       }
-      // Loading replays the partition off the caller's thread; until then the shard answers
-      // COORDINATOR_LOAD_IN_PROGRESS.
-      Task.detached {
+      // Loading replays the partition off the caller's thread, on a Dispatch thread since it
+      // blocks on disk reads (not on Swift's few cooperative threads); until then the shard
+      // answers COORDINATOR_LOAD_IN_PROGRESS.
+      DispatchQueue.global(qos: .utility).async {
         shard.load(config: config, now: { currentTimeMillis() })
         // Offsets of topics deleted while the coordinator was elsewhere.
         shard.execute { s in
