@@ -161,9 +161,15 @@ private func count(_ broker: FakeBroker, _ api: ApiKey) -> Int {
       _ = try await consumer.poll(timeout: .milliseconds(100))
       let first = await consumer.currentMemberId
       broker.groups.expireMember("g", first)
-      try await Task.sleep(for: .milliseconds(200))
-      _ = try await consumer.poll(timeout: .milliseconds(100))
-      // MEMBER_ID_REQUIRED again, then a join with the new id.
+      // MEMBER_ID_REQUIRED again, then a join with the new id (polled with a deadline: the
+      // whole suite runs in parallel on two cores).
+      let deadline = ContinuousClock.now + .seconds(10)
+      var rejoined = false
+      while !rejoined && ContinuousClock.now < deadline {
+        _ = try await consumer.poll(timeout: .milliseconds(100))
+        let assigned = await !consumer.assignment.isEmpty
+        rejoined = broker.groups.joinGroupCount >= 4 && assigned
+      }
       #expect(broker.groups.joinGroupCount == 4)
       let second = await consumer.currentMemberId
       #expect(!second.isEmpty && second != first)
