@@ -81,6 +81,29 @@ struct RecordTestRNG: RandomNumberGenerator {
     }
   }
 
+  /// Lengths around the hardware path's three-stream blocks (3 x 256 and 3 x 8192 bytes) and
+  /// past several of them, checked against the table path (itself checked bit by bit above).
+  @Test func interleavedBlocksAgreeWithTheTablePath() {
+    var rng = RecordTestRNG(seed: 0x5EED_3B10)
+    let data = rng.bytes(200_000 + 16)
+    data.withUnsafeBytes { whole in
+      let lengths = [
+        767, 768, 769, 775, 776, 1535, 1536, 1537, 24_575, 24_576, 24_577, 24_576 + 768,
+        24_576 + 767, 49_152 + 7, 100_000, 200_000,
+      ]
+      for alignment in [0, 1, 3, 8, 13] {
+        for length in lengths {
+          let slice = UnsafeRawBufferPointer(rebasing: whole[alignment..<(alignment + length)])
+          #expect(
+            CRC32C.checksum(slice) == CRC32C.portableChecksum(slice),
+            "length \(length) at +\(alignment)")
+        }
+      }
+      let sample = UnsafeRawBufferPointer(rebasing: whole[5..<(5 + 24_576 + 800)])
+      #expect(CRC32C.checksum(sample) == bitwiseCRC32C(sample))
+    }
+  }
+
   @Test func seedChainsPartialChecksums() {
     var rng = RecordTestRNG(seed: 42)
     let data = rng.bytes(1000)
