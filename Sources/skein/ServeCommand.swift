@@ -68,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
       throw ValidationError("unknown log level \(logLevel)")
     }
     LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
+      var handler = NodeLogHandler(label: label)
       handler.logLevel = level
       return handler
     }
