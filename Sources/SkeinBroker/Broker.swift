@@ -226,9 +226,11 @@ public final class Broker: Sendable {
       let times = Mutex(
         ControllerTickTimes(
           uncleanElection: currentTimeMillis(), leaderBalance: currentTimeMillis()))
+      // Every 50 ms, so a broker is fenced within 50 ms of its session expiring; the other
+      // periodic work in the tick runs at its own, longer intervals.
       tickers.append(
         group.next().scheduleRepeatedTask(
-          initialDelay: .milliseconds(250), delay: .milliseconds(250)
+          initialDelay: .milliseconds(50), delay: .milliseconds(50)
         ) { _ in
           times.withLock { controller.tick(nowMs: currentTimeMillis(), lastRuns: &$0) }
         })
