@@ -58,6 +58,13 @@ def stop(cluster_json, node, sig=signal.SIGTERM):
         return
     while True:
         try:
+            # A node this process restarted is its child: reap it, or it stays a zombie that
+            # kill(pid, 0) still finds.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
