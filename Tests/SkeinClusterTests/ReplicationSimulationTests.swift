@@ -61,42 +61,38 @@ import Testing
     #expect(stats.acked > 0 && stats.truncations > 0 && stats.isrShrinks > 0)
   }
 
-  /// Replays `seed` of the default run with the settings changed by `change`.
-  func knownIssue(
+  /// Replays `seed` of the default run with one fix undone and expects an invariant to fail:
+  /// the simulation still catches the bug that fix removed from the runtime.
+  func expectCaught(
     _ comment: Comment, seed: UInt64, _ change: (inout ReplicationSimSettings) -> Void
   ) {
     var settings = ReplicationSimSettings()
     settings.brokers = 3 + Int(seed % 4)
     change(&settings)
-    withKnownIssue(comment) {
-      var simulation = ReplicationSimulation(seed: seed, settings: settings)
-      try simulation.run()
-    }
+    var simulation = ReplicationSimulation(seed: seed, settings: settings)
+    #expect(throws: (any Error).self, comment) { try simulation.run() }
   }
 
-  /// SkeinBroker's `ReplicaFetcher` handles a response for every partition of its fetch, even
-  /// one it stopped following meanwhile. Here broker 2 leads a-1 in epoch 1 (high watermark
-  /// 4) when the answer to its last fetch from the old leader arrives, and the follower path
-  /// sets the leader's high watermark back to 3. With other seeds the same race lets a
-  /// follower join the ISR below a committed offset and, elected, lose an acknowledged
-  /// record, or appends old-epoch records after the new epoch's start, so that followers
-  /// truncate and refetch them forever. Kafka's fetcher drops data for a partition whose
-  /// fetch state (leader epoch, fetch offset) moved on. Passes once the runtime's fetcher
-  /// does so and `strictFetcher` stays the only mode.
-  @Test func staleFetchResponseLowersANewLeadersHighWatermark() {
-    knownIssue("ReplicaFetcher applies responses to partitions it no longer follows", seed: 1) {
+  /// A fetcher that applies a response for every partition of its fetch, even one it stopped
+  /// following meanwhile (as SkeinBroker's `ReplicaFetcher` once did): here broker 2 leads a-1
+  /// in epoch 1 (high watermark 4) when the answer to its last fetch from the old leader
+  /// arrives, and the follower path sets the leader's high watermark back to 3. With other
+  /// seeds the same race lets a follower join the ISR below a committed offset and, elected,
+  /// lose an acknowledged record. Kafka's fetcher, and now Skein's, drops data for a partition
+  /// whose fetch state (leader epoch, fetch offset) moved on.
+  @Test func catchesStaleFetchResponsesApplied() {
+    expectCaught("a stale fetch response lowers a new leader's high watermark", seed: 1) {
       $0.strictFetcher = false
     }
   }
 
-  /// SkeinStorage's `LeaderEpochFileCache.endOffset(for:)` answers an epoch older than its
-  /// first entry with (-1, -1); the leader sends that as `divergingEpoch`, which
-  /// `ReplicaFetcher` ignores (neither field set), so the follower asks again forever, its
-  /// progress is never recorded and it never rejoins the ISR. Here broker 2 led a-3 in epoch
-  /// 0 without records (its cache: 0@0) and broker 3 leads epoch 2 with its cache at 2@0.
-  /// Kafka answers (that epoch, the first entry's start offset), and the run converges.
-  @Test func epochOlderThanTheLeadersFirstStallsAFollower() {
-    knownIssue("the leader's epoch cache answers (-1, -1) below its first epoch", seed: 2) {
+  /// An epoch cache that answers an epoch older than its first entry with (-1, -1) (as
+  /// SkeinStorage's `LeaderEpochFileCache` once did): the leader sends that as
+  /// `divergingEpoch`, the follower asks again forever and never rejoins the ISR. Here broker
+  /// 2 led a-3 in epoch 0 without records (its cache: 0@0) and broker 3 leads epoch 2 with its
+  /// cache at 2@0. Kafka answers (that epoch, the first entry's start offset), as Skein now does.
+  @Test func catchesAnEpochCacheWithoutAFloor() {
+    expectCaught("a follower stalls below the leader's first epoch", seed: 2) {
       $0.kafkaFloorForOldEpochs = false
     }
   }
