@@ -15,6 +15,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
   ],
   targets: [
     .target(name: "CCRC32C"),
@@ -71,6 +74,18 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Atomics", package: "swift-atomics"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+      ]
+    ),
+    // The node's HTTP listener: Prometheus metrics, the admin JSON API and the web view.
+    .target(
+      name: "SkeinAdmin",
+      dependencies: [
+        "SkeinBroker",
+        "SkeinCluster",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .target(
@@ -85,9 +100,11 @@ let package = Package(
     .executableTarget(
       name: "skein",
       dependencies: [
+        "SkeinAdmin",
         "SkeinBroker",
         "SkeinCluster",
         "SkeinClient",
+        .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -99,6 +116,11 @@ let package = Package(
     .testTarget(name: "SkeinBrokerTests", dependencies: ["SkeinBroker", "SkeinClient"]),
     .testTarget(name: "SkeinClientTests", dependencies: ["SkeinClient"]),
     .testTarget(name: "SkeinCoordinatorTests", dependencies: ["SkeinCoordinator"]),
+    .testTarget(
+      name: "SkeinAdminTests",
+      dependencies: [
+        "SkeinAdmin", "SkeinBroker", .product(name: "Prometheus", package: "swift-prometheus"),
+      ]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import CoreMetrics
 import FoundationEssentials
 import KafkaProtocol
 import Logging
@@ -60,9 +61,11 @@ public final class Broker: Sendable {
     self.logger = logger
   }
 
-  public static func start(config configured: BrokerConfig, logger: Logger) async throws
-    -> Broker
-  {
+  /// `metricsFactory`: where the broker's rates go (the node's Prometheus registry); nil
+  /// discards them.
+  public static func start(
+    config configured: BrokerConfig, logger: Logger, metricsFactory: (any MetricsFactory)? = nil
+  ) async throws -> Broker {
     let roles = configured.processRoles
     let isController = roles.contains(.controller)
     let isBroker = roles.contains(.broker)
@@ -110,9 +113,17 @@ public final class Broker: Sendable {
         checkIntervalMs: Int64(config.int("producer.id.expiration.check.interval.ms") ?? 600_000)),
       nowMs: currentTimeMillis(), cleanerConfig: config.logCleanerConfig, logger: logger)
     let settings = Self.replicationSettings(config)
+    let metrics =
+      metricsFactory.map {
+        BrokerMetrics(
+          factory: $0,
+          served: SupportedApis.versions.merging(ControllerApis.versions) { a, b in
+            min(a.lowerBound, b.lowerBound)...max(a.upperBound, b.upperBound)
+          })
+      } ?? .discarding()
     let replicaManager = ReplicaManager(
       nodeId: nodeId, logManager: logManager, staticDefaults: staticDefaults, settings: settings,
-      logger: logger)
+      metrics: metrics, logger: logger)
     let decisions = ControllerDecisions(validateConfigs: { replicaManager.validate($0) })
     let controller: ControllerRuntime? =
       isController
@@ -144,8 +155,8 @@ public final class Broker: Sendable {
         // Connections wait in the backlog until this broker is registered and unfenced, so a
         // client of a restarting broker sees a slow first answer, not NOT_LEADER_OR_FOLLOWER.
         let bound = try await Self.bind(
-          config.listener, router: router, maxFrame: config.maxRequestSize, group: group,
-          logger: logger, acceptAtOnce: false)
+          config.listener, router: router, metrics: metrics, maxFrame: config.maxRequestSize,
+          group: group, logger: logger, acceptAtOnce: false)
         channels.append(bound)
         let port = bound.localAddress?.port ?? config.listener.port
         advertisedPort = config.explicit["advertised.listeners"] == nil ? port : advertised.port
@@ -160,7 +171,8 @@ public final class Broker: Sendable {
       if let listen = config.controllerListener {
         do {
           let bound = try await Self.bind(
-            listen, router: apis, maxFrame: config.maxRequestSize, group: group, logger: logger)
+            listen, router: apis, metrics: metrics, maxFrame: config.maxRequestSize, group: group,
+            logger: logger)
           controllerChannelIndex = channels.count
           channels.append(bound)
           let port = bound.localAddress?.port ?? listen.port
@@ -254,10 +266,10 @@ public final class Broker: Sendable {
   }
 
   private static func bind(
-    _ address: (host: String, port: Int), router: any ApiRouter, maxFrame: Int,
-    group: MultiThreadedEventLoopGroup, logger: Logger, acceptAtOnce: Bool = true
+    _ address: (host: String, port: Int), router: any ApiRouter, metrics: BrokerMetrics,
+    maxFrame: Int, group: MultiThreadedEventLoopGroup, logger: Logger, acceptAtOnce: Bool = true
   ) async throws -> any Channel {
-    let dispatcher = RequestDispatcher(router: router)
+    let dispatcher = RequestDispatcher(router: router, metrics: metrics)
     return try await ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.autoRead, value: acceptAtOnce)

@@ -22,6 +22,7 @@ public struct ListenerEndpoint: Sendable, Hashable {
 extension BrokerConfig {
   /// Kafka's defaults for node identity, the controller quorum, replication and liveness.
   static let clusterDefaults: [String: String] = [
+    "http.listen": "127.0.0.1:9644",
     "process.roles": "broker,controller",
     "controller.listener.names": "CONTROLLER",
     "broker.heartbeat.interval.ms": "2000",
@@ -140,6 +141,12 @@ extension BrokerConfig {
   /// it appends a no-op record.
   public var metadataMaxIdleIntervalMs: Int64 { int64("metadata.max.idle.interval.ms", 500) }
 
+  /// `http.listen`: where the node serves metrics, the admin API and the web view; nil when
+  /// set empty (no HTTP listener).
+  public var httpListener: (host: String, port: Int)? {
+    Self.parseHostPort((string("http.listen") ?? "").trimmedOfSpaces)
+  }
+
   // MARK: Validation
 
   /// Problems that keep this configuration from running, one sentence each (empty: fine).
@@ -147,6 +154,12 @@ extension BrokerConfig {
     var problems: [String] = []
     if let text = explicit["node.id"], Int32(text.trimmedOfSpaces).map({ $0 >= 0 }) != true {
       problems.append("node.id must be a non-negative integer, got '\(text)'")
+    }
+
+    if let text = string("http.listen"), !text.trimmedOfSpaces.isEmpty,
+      Self.parseHostPort(text.trimmedOfSpaces) == nil
+    {
+      problems.append("http.listen must be HOST:PORT or empty, got '\(text)'")
     }
 
     let roleNames = Self.listItems(string("process.roles") ?? "")

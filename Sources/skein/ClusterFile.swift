@@ -7,6 +7,8 @@ struct ClusterFile: Codable {
     var id: Int32
     var rack: String?
     var listen: String
+    /// The node's HTTP listener (metrics, admin API, web view).
+    var http: String?
     /// The pid `cluster up` started; null once `cluster down` stopped the node.
     var pid: Int32?
     var dataDir: String
@@ -15,7 +17,7 @@ struct ClusterFile: Codable {
     var state: String?
 
     enum CodingKeys: String, CodingKey {
-      case id, rack, listen, pid, argv, state
+      case id, rack, listen, http, pid, argv, state
       case dataDir = "data_dir"
     }
 
@@ -28,7 +30,8 @@ struct ClusterFile: Codable {
     var json: JSONText {
       var members: [(String, JSONText)] = [
         ("id", .int(id)), ("rack", .optional(rack)), ("listen", .string(listen)),
-        ("pid", pid.map { .int($0) } ?? .null), ("data_dir", .string(dataDir)),
+        ("http", .optional(http)), ("pid", pid.map { .int($0) } ?? .null),
+        ("data_dir", .string(dataDir)),
         ("argv", .array(argv.map { .string($0) })),
       ]
       if let state { members.append(("state", .string(state))) }

@@ -27,6 +27,13 @@ struct ClusterUpCommand: AsyncParsableCommand {
   @Option(name: .customLong("base-port"), help: "Client port of node 0; node i uses BASE+i.")
   var basePort: Int = 9092
 
+  @Option(
+    name: .customLong("http-base-port"),
+    help:
+      "HTTP port (metrics, admin API) of node 0; node i uses it +i (default: after the controller's)."
+  )
+  var httpBasePort: Int?
+
   @Option(help: "Address every node listens on.")
   var host: String = "127.0.0.1"
 
@@ -45,9 +52,15 @@ struct ClusterUpCommand: AsyncParsableCommand {
     guard basePort >= 1, basePort + brokers <= 65535 else {
       throw ValidationError("--base-port leaves no room for \(brokers + 1) ports")
     }
+    guard httpPort(0) >= 1, httpPort(brokers - 1) <= 65535 else {
+      throw ValidationError("--http-base-port leaves no room for \(brokers) ports")
+    }
     guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     for setting in settings { _ = try parseKeyValue(setting, option: "--set") }
   }
+
+  /// Node `id`'s HTTP port.
+  func httpPort(_ id: Int) -> Int { (httpBasePort ?? basePort + brokers + 1) + id }
 
   /// The rack of broker `id`: racks take contiguous, near-equal blocks of ids.
   static func rack(of id: Int, brokers: Int, racks: Int) -> String {
@@ -60,10 +73,11 @@ struct ClusterUpCommand: AsyncParsableCommand {
     let nodes = (0..<brokers).map { id -> ClusterFile.Node in
       let rack = Self.rack(of: id, brokers: brokers, racks: racks)
       let listen = "\(host):\(basePort + id)"
+      let http = "\(host):\(httpPort(id))"
       let dataDir = dir + "/node-\(id)"
       var argv = [
         executable, "serve", "--node-id", String(id), "--rack", rack, "--listen", listen,
-        "--data-dir", dataDir,
+        "--data-dir", dataDir, "--http-listen", http,
       ]
       if id == 0 {
         argv += ["--process-roles", "broker,controller", "--controller-listen", controller]
@@ -72,7 +86,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
       }
       for setting in settings { argv += ["--set", setting] }
       return ClusterFile.Node(
-        id: Int32(id), rack: rack, listen: listen, pid: nil, dataDir: dataDir, argv: argv)
+        id: Int32(id), rack: rack, listen: listen, http: http, pid: nil, dataDir: dataDir,
+        argv: argv)
     }
     return ClusterFile(
       controller: controller, bootstrap: nodes.map(\.listen).joined(separator: ","), nodes: nodes)
@@ -92,7 +107,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         }
       }
       var cluster = plan(executable: try NodeProcess.executablePath(), dir: dir)
-      for port in basePort...(basePort + brokers)
+      for port in Array(basePort...(basePort + brokers)) + (0..<brokers).map(httpPort)
       where !NodeProcess.portIsFree(host: host, port: port) {
         throw NodeProcess.Failure(description: "port \(port) on \(host) is in use")
       }

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import Logging
+import SkeinAdmin
 import SkeinBroker
 import Synchronization
 
@@ -47,6 +48,13 @@ struct ServeCommand: AsyncParsableCommand {
     name: .customLong("controller-listen"),
     help: "The controller's listener, HOST:PORT (adds CONTROLLER://HOST:PORT to listeners).")
   var controllerListen: String?
+
+  @Option(
+    name: .customLong("http-listen"),
+    help:
+      "Metrics, admin API and web view, HOST:PORT (http.listen; default 127.0.0.1:9644; empty: off)."
+  )
+  var httpListen: String?
 
   @Option(
     name: .customLong("controller"),
@@ -105,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
     if let rack { values["broker.rack"] = rack }
     if let processRoles { values["process.roles"] = processRoles }
     if let controller { values["controller.quorum.bootstrap.servers"] = controller }
+    if let httpListen { values["http.listen"] = httpListen }
     if let controllerListen {
       values["listeners"] = Self.listeners(
         values["listeners"] ?? BrokerConfig.defaults["listeners"] ?? "",
@@ -124,9 +133,23 @@ struct ServeCommand: AsyncParsableCommand {
 
     // Catch the signals before starting, so one that arrives during start-up is not lost.
     let stop = ShutdownSignal()
-    let broker = try await Broker.start(config: config, logger: logger)
+    let metrics = NodeMetrics()
+    let broker = try await Broker.start(
+      config: config, logger: logger, metricsFactory: metrics.factory)
+    var admin: AdminServer?
+    if let http = config.httpListener {
+      do {
+        admin = try await AdminServer.start(
+          host: http.host, port: http.port, broker: broker, metrics: metrics, logger: logger)
+      } catch {
+        logger.critical("cannot listen on http.listen \(http.host):\(http.port): \(error)")
+        await broker.shutdown()
+        throw ExitCode.failure
+      }
+    }
     await stop.wait()
     logger.info("shutting down")
+    await admin?.shutdown()
     await broker.shutdown()
   }
 }

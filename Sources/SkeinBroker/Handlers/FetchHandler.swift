@@ -34,6 +34,7 @@ extension BrokerHandlers {
     if request.maxWaitMs <= 0 || first.bytes >= Int(request.minBytes) || first.hasError
       || wanted.isEmpty
     {
+      recordBytesOut(first.result, request: request, version: context.apiVersion)
       return .now(first.result)
     }
     let promise = context.eventLoop.makePromise(of: FileBackedFetchResponse.self)
@@ -42,6 +43,26 @@ extension BrokerHandlers {
       eventLoop: context.eventLoop, promise: promise)
     context.eventLoop.execute { delayed.start(maxWaitMs: Int64(request.maxWaitMs)) }
     return .later(promise.futureResult)
+  }
+
+  /// Counts an answer's record bytes per topic (BytesOut, or ReplicationBytesOut for a
+  /// follower). Slices follow the response's partitions with records, in order.
+  func recordBytesOut(_ result: FileBackedFetchResponse, request: FetchRequest, version: Int16) {
+    guard !result.slices.isEmpty else { return }
+    let replicaId = version >= 15 ? request.replicaState.replicaId : request.replicaId
+    let image = metadata.image
+    var next = 0
+    for topic in result.response.responses {
+      var bytes = 0
+      for p in topic.partitions where (p.records?.readableBytes ?? 0) > 0 {
+        guard next < result.slices.count else { return }
+        bytes += result.slices[next].length
+        next += 1
+      }
+      guard bytes > 0 else { continue }
+      let name = topic.topic.isEmpty ? image.topicNamesById[topic.topicId] ?? "" : topic.topic
+      replicaManager.metrics.fetched(topic: name, bytes: Int64(bytes), byFollower: replicaId >= 0)
+    }
   }
 
   struct FetchRead {
@@ -242,6 +263,7 @@ final class DelayedFetch: @unchecked Sendable {
     done = true
     if let waiterId { handlers.replicaManager.fetchWaiters.cancel(waiterId) }
     timeout?.cancel()
+    handlers.recordBytesOut(response, request: request, version: version)
     promise.succeed(response)
   }
 }

@@ -159,6 +159,8 @@ extension BrokerHandlers {
         commitOffset: info.lastOffset + 1)
     }
     replicaManager.leaderAppended(partition)
+    replicaManager.metrics.produced(
+      topic: tp.topic, messages: info.lastOffset - info.firstOffset + 1, bytes: Int64(info.bytes))
     return .init(
       response: .init(
         errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: appendTime ?? -1,

@@ -37,13 +37,19 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     let frame = unwrapInboundIn(data)
     let sequence = nextSequence
     nextSequence += 1
+    let started = NIODeadline.now()
+    let apiKey = frame.getInteger(at: frame.readerIndex, as: Int16.self) ?? -1
+    let apiVersion = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self) ?? -1
+    let metrics = dispatcher.metrics
     switch dispatcher.dispatch(
       frame: frame, remoteAddress: remoteAddress, eventLoop: context.eventLoop)
     {
     case .response(let response):
       complete(sequence, response, context: context, flushNow: false)
+      metrics.request(apiKey, version: apiVersion, since: started)
     case .noResponse:
       complete(sequence, nil, context: context, flushNow: false)
+      metrics.request(apiKey, version: apiVersion, since: started)
     case .deferred(let future):
       let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
       future.hop(to: context.eventLoop).whenComplete { result in
@@ -51,6 +57,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         switch result {
         case .success(let response):
           handler.complete(sequence, response, context: context, flushNow: true)
+          metrics.request(apiKey, version: apiVersion, since: started)
         case .failure(let error):
           handler.logger.warning("closing connection: request failed: \(error)")
           context.close(promise: nil)

@@ -33,9 +33,11 @@ extension ApiRouter {
 /// serves, and hands the body to the listener's router.
 final class RequestDispatcher: Sendable {
   let router: any ApiRouter
+  let metrics: BrokerMetrics
 
-  init(router: any ApiRouter) {
+  init(router: any ApiRouter, metrics: BrokerMetrics = .discarding()) {
     self.router = router
+    self.metrics = metrics
   }
 
   func dispatch(frame: ByteBuffer, remoteAddress: String, eventLoop: any EventLoop) -> Dispatched {

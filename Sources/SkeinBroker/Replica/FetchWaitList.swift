@@ -44,6 +44,8 @@ final class FetchWaitList: Sendable {
   }
 
   var isEmpty: Bool { state.withLock { $0.waiters.isEmpty } }
+  /// Requests waiting now (Kafka's purgatory size).
+  var count: Int { state.withLock { $0.waiters.count } }
 
   private static func remove(_ id: UInt64, from s: inout State) -> Waiter? {
     guard let waiter = s.waiters.removeValue(forKey: id) else { return nil }

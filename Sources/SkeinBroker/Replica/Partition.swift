@@ -32,6 +32,8 @@ final class Partition: Sendable {
     var leaderState: PartitionLeaderState?
     /// Replicas on brokers that are fenced or shutting down: they hold no high watermark back.
     var ineligibleReplicas: Set<Int32> = []
+    /// As a follower: the leader's high watermark minus this log's end, at the last fetch.
+    var fetcherLag: Int64 = 0
   }
 
   let topicPartition: TopicPartition
@@ -57,6 +59,10 @@ final class Partition: Sendable {
   }
 
   var highWatermark: Int64 { log.highWatermark }
+  /// How far this follower was behind the leader's high watermark at its last fetch (Kafka's
+  /// fetcher lag, the source of `ReplicaFetcherManager` MaxLag).
+  var fetcherLag: Int64 { state.withLock { $0.fetcherLag } }
+  func setFetcherLag(_ lag: Int64) { state.withLock { $0.fetcherLag = max(lag, 0) } }
   var leaderEpoch: Int32 { state.withLock { $0.leaderEpoch } }
   var role: Role { state.withLock { $0.role } }
   var isLeader: Bool { role == .leader }

@@ -18,7 +18,7 @@ final class ReplicaFetcher: Sendable {
   private let brokerEpoch: @Sendable () -> Int64
   /// Called after each append with the partitions that got records (consumers reading
   /// from this follower, and its group coordinator, are waiting).
-  private let onAppend: @Sendable (TopicPartition) -> Void
+  private let onAppend: @Sendable (_ partition: TopicPartition, _ bytes: Int) -> Void
   private let logger: Logger
   private let partitions = Mutex<[TopicPartition: Partition]>([:])
   /// Partitions whose leader answered with an error: not fetched until this time.
@@ -34,7 +34,7 @@ final class ReplicaFetcher: Sendable {
     leaderId: Int32, localId: Int32, settings: ReplicationSettings,
     address: @escaping @Sendable () -> (host: String, port: Int)?,
     brokerEpoch: @escaping @Sendable () -> Int64,
-    onAppend: @escaping @Sendable (TopicPartition) -> Void,
+    onAppend: @escaping @Sendable (_ partition: TopicPartition, _ bytes: Int) -> Void,
     eventLoopGroup: any EventLoopGroup, logger: Logger
   ) {
     self.leaderId = leaderId
@@ -187,17 +187,18 @@ final class ReplicaFetcher: Sendable {
     case .none:
       do {
         let appended = try partition.whileFollowing(leaderId: leaderId, leaderEpoch: epoch) {
-          () throws -> Bool in
+          () throws -> Int in
           if data.divergingEpoch.epoch >= 0 || data.divergingEpoch.endOffset >= 0 {
             try truncate(partition, toDiverging: data.divergingEpoch)
-            return false
+            return 0
           }
-          var appended = false
+          var appended = 0
           if let records = data.records, records.readableBytes > 0 {
             _ = try log.appendAsFollower(records, nowMs: currentTimeMillis())
-            appended = true
+            appended = records.readableBytes
           }
           _ = log.setHighWatermarkFromLeader(min(data.highWatermark, log.logEndOffset))
+          partition.setFetcherLag(data.highWatermark - log.logEndOffset)
           if data.logStartOffset > log.logStartOffset {
             _ = try log.deleteRecordsBefore(min(data.logStartOffset, log.highWatermark))
           }
@@ -206,8 +207,8 @@ final class ReplicaFetcher: Sendable {
         switch appended {
         case nil:
           logger.debug("\(tp): dropped an answer of leader \(leaderId) in stale epoch \(epoch)")
-        case true?: onAppend(tp)
-        case false?: break
+        case 0?: break
+        case let bytes?: onAppend(tp, bytes)
         }
       } catch {
         logger.error("follower append to \(tp) at \(log.logEndOffset) failed: \(error)")

@@ -16,7 +16,7 @@ final class ReplicaFetcherManager: Sendable {
   private let settings: ReplicationSettings
   private let address: @Sendable (Int32) -> (host: String, port: Int)?
   private let brokerEpoch: @Sendable () -> Int64
-  private let onAppend: @Sendable (TopicPartition) -> Void
+  private let onAppend: @Sendable (_ partition: TopicPartition, _ bytes: Int) -> Void
   private let eventLoopGroup: any EventLoopGroup
   private let logger: Logger
   private let fetchers = Mutex<[Key: ReplicaFetcher]>([:])
@@ -29,7 +29,8 @@ final class ReplicaFetcherManager: Sendable {
     localId: Int32, settings: ReplicationSettings,
     address: @escaping @Sendable (Int32) -> (host: String, port: Int)?,
     brokerEpoch: @escaping @Sendable () -> Int64,
-    onAppend: @escaping @Sendable (TopicPartition) -> Void, eventLoopGroup: any EventLoopGroup,
+    onAppend: @escaping @Sendable (_ partition: TopicPartition, _ bytes: Int) -> Void,
+    eventLoopGroup: any EventLoopGroup,
     logger: Logger
   ) {
     self.localId = localId

@@ -21,6 +21,7 @@ final class ReplicaManager: Sendable {
   private let partitions = Mutex<[TopicPartition: Partition]>([:])
   /// Topic defaults from server.properties.
   let staticDefaults: LogConfig
+  let metrics: BrokerMetrics
   private let logger: Logger
   /// Set once the broker side is wired to the controller (`attach`).
   private let wiring = Mutex<Wiring?>(nil)
@@ -34,8 +35,10 @@ final class ReplicaManager: Sendable {
 
   init(
     nodeId: Int32, logManager: LogManager, staticDefaults: LogConfig,
-    settings: ReplicationSettings = ReplicationSettings(), logger: Logger
+    settings: ReplicationSettings = ReplicationSettings(),
+    metrics: BrokerMetrics = .discarding(), logger: Logger
   ) {
+    self.metrics = metrics
     self.nodeId = nodeId
     self.logManager = logManager
     self.staticDefaults = staticDefaults
@@ -56,7 +59,10 @@ final class ReplicaManager: Sendable {
         self?.currentImage.withLock { $0.brokers[id] }.map { ($0.host, Int($0.port)) }
       },
       brokerEpoch: { [weak self] in self?.brokerEpoch ?? -1 },
-      onAppend: { [fetchWaiters] tp in fetchWaiters.notify(tp) },
+      onAppend: { [fetchWaiters, metrics] tp, bytes in
+        fetchWaiters.notify(tp)
+        metrics.replicated(topic: tp.topic, bytes: Int64(bytes))
+      },
       eventLoopGroup: eventLoopGroup, logger: logger)
     let alter = AlterPartitionManager(
       localId: nodeId, channel: controller,
@@ -141,7 +147,12 @@ final class ReplicaManager: Sendable {
       return
     }
     let tp = partition.topicPartition
-    alter.submit(change, for: partition) { [weak self] in self?.highWatermarkMoved(tp) }
+    let counter =
+      change.proposedIsr.count < partition.isr.count ? metrics.isrShrinks : metrics.isrExpands
+    alter.submit(change, for: partition) { [weak self] in
+      counter.increment()
+      self?.highWatermarkMoved(tp)
+    }
   }
 
   /// Topic defaults in force: server.properties overlaid with dynamic broker configs
@@ -161,6 +172,9 @@ final class ReplicaManager: Sendable {
   func partition(_ tp: TopicPartition) -> Partition? {
     partitions.withLock { $0[tp] }
   }
+
+  /// Every replica this broker hosts.
+  var hostedPartitions: [Partition] { partitions.withLock { Array($0.values) } }
 
   /// The log config of a topic: its overrides on top of the broker's defaults.
   func logConfig(for topic: String, image: MetadataImage) -> LogConfig {

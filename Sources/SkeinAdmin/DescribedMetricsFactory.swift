@@ -1,0 +1,67 @@
+import CoreMetrics
+import Prometheus
+
+/// swift-metrics into a Prometheus registry, as `PrometheusMetricsFactory` does, but with each
+/// family's `# HELP` text (which that factory leaves out, and `promtool check metrics` wants).
+struct DescribedMetricsFactory: MetricsFactory {
+  let registry: PrometheusCollectorRegistry
+  let help: @Sendable (String) -> String
+  let valueBuckets: @Sendable (String) -> [Double]
+
+  private func descriptor(_ name: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help(name))
+  }
+
+  func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+    registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
+  }
+
+  func makeFloatingPointCounter(label: String, dimensions: [(String, String)])
+    -> any FloatingPointCounterHandler
+  {
+    registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
+  }
+
+  func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool)
+    -> any RecorderHandler
+  {
+    guard aggregate else {
+      return registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
+    }
+    return registry.makeValueHistogram(
+      descriptor: descriptor(label), labels: dimensions, buckets: valueBuckets(label))
+  }
+
+  func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+    registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
+  }
+
+  func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+    registry.makeDurationHistogram(
+      descriptor: descriptor(label), labels: dimensions,
+      buckets: valueBuckets(label).map { .nanoseconds(Int64($0 * 1_000_000)) })
+  }
+
+  func destroyCounter(_ handler: any CounterHandler) {
+    if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
+  }
+
+  func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {
+    if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
+  }
+
+  func destroyRecorder(_ handler: any RecorderHandler) {
+    if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
+    if let histogram = handler as? ValueHistogram { registry.unregisterValueHistogram(histogram) }
+  }
+
+  func destroyMeter(_ handler: any MeterHandler) {
+    if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
+  }
+
+  func destroyTimer(_ handler: any TimerHandler) {
+    if let histogram = handler as? DurationHistogram {
+      registry.unregisterDurationHistogram(histogram)
+    }
+  }
+}
