@@ -71,6 +71,26 @@ def describe(cluster, topic):
     return json.loads(r.stdout)["partitions"]
 
 
+def cluster_fixtures(name, brokers, racks, settings, log_lines=60):
+    """A test module's fixtures: `cluster`, one `cluster up` for the module, and an autouse
+    `logs_on_failure` that prints the nodes' logs after a failed test. Use as
+    `cluster, logs_on_failure = cluster_fixtures(...)` at module level."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def cluster(tmp_path_factory):
+        yield from module_cluster(tmp_path_factory, name, brokers, racks, settings)
+
+    @pytest.fixture(autouse=True)
+    def logs_on_failure(request, cluster):
+        yield
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(f"\n{cluster.logs(log_lines)}")
+
+    return cluster, logs_on_failure
+
+
 def module_cluster(tmp_path_factory, name, brokers, racks, settings):
     """The body of a module-scoped `cluster` fixture: `cluster up` with `--set` settings,
     everything stopped afterwards."""
@@ -88,7 +108,8 @@ class LocalCluster:
         self.dir = Path(dir)
         self.brokers = brokers
         self.racks = racks
-        self.base_port = free_port_block(brokers + 1)
+        # Client ports, the controller's, then one HTTP port per node.
+        self.base_port = free_port_block(2 * brokers + 1)
         self.extra_pids = []
 
     def up(self, *extra, check=True, timeout=120):

@@ -41,6 +41,7 @@ class SkeinProcess:
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.port = port or free_port()
+        self.http_port = free_port()
         self.settings = dict(settings or {})
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -50,7 +51,8 @@ class SkeinProcess:
         return f"127.0.0.1:{self.port}"
 
     def command(self):
-        cmd = [SKEIN_BIN, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+        cmd = [SKEIN_BIN, "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir),
+               "--http-listen", f"127.0.0.1:{self.http_port}"]
         for k, v in self.settings.items():
             cmd += ["--set", f"{k}={v}"]
         cmd += ["--log-level", os.environ.get("SKEIN_LOG_LEVEL", "info")]

@@ -164,7 +164,8 @@ class NetnsCluster:
     def argv(self, node_id: int) -> list[str]:
         argv = [SKEIN_BIN, "serve", "--node-id", str(node_id), "--rack", self.rack(node_id),
                 "--listen", f"{self.address(node_id)}:{CLIENT_PORT}",
-                "--data-dir", str(self.dir / f"node-{node_id}")]
+                "--data-dir", str(self.dir / f"node-{node_id}"),
+                "--http-listen", f"{self.address(node_id)}:9644"]
         if node_id == 0:
             argv += ["--process-roles", "broker,controller", "--controller-listen", self.controller]
         else:

@@ -32,13 +32,14 @@ def test_up_writes_cluster_json_and_returns_registered(cluster):
     assert doc["controller"] == f"{host}:{p + 1}"
     assert doc["bootstrap"] == f"{host}:{p}"
     [node] = doc["nodes"]
-    assert list(node) == ["id", "rack", "listen", "pid", "data_dir", "argv"]
+    assert list(node) == ["id", "rack", "listen", "http", "pid", "data_dir", "argv"]
+    assert node["http"] == f"{host}:{p + 2}"
     data_dir = str(cluster.dir / "node-0")
     assert node["id"] == 0 and node["rack"] == "R1" and node["listen"] == f"{host}:{p}"
     assert node["data_dir"] == data_dir
     assert node["argv"] == [
         os.path.realpath(SKEIN_BIN), "serve", "--node-id", "0", "--rack", "R1",
-        "--listen", f"{host}:{p}", "--data-dir", data_dir,
+        "--listen", f"{host}:{p}", "--data-dir", data_dir, "--http-listen", f"{host}:{p + 2}",
         "--process-roles", "broker,controller", "--controller-listen", f"{host}:{p + 1}"]
 
     # The node is its own session (it outlives the CLI) and runs exactly its argv.
@@ -180,7 +181,8 @@ def serve(tmp_path, *args, name="serve"):
     log = open(tmp_path / f"{name}.log", "wb")
     proc = subprocess.Popen(
         [SKEIN_BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir",
-         str(tmp_path / f"{name}-data"), *args], stdout=log, stderr=subprocess.STDOUT)
+         str(tmp_path / f"{name}-data"), "--http-listen", f"127.0.0.1:{free_port()}", *args],
+        stdout=log, stderr=subprocess.STDOUT)
     log.close()
     return proc, port
 

@@ -51,13 +51,15 @@ def test_six_brokers_in_two_racks_come_up_registered(cluster):
     for n in doc["nodes"]:
         assert pid_runs(n["pid"], n["argv"]) and os.getsid(n["pid"]) == n["pid"]
         assert n["data_dir"] == str(cluster.dir / f"node-{n['id']}")
-        assert n["argv"][:10] == [exe, "serve", "--node-id", str(n["id"]), "--rack", n["rack"],
-                                  "--listen", n["listen"], "--data-dir", n["data_dir"]]
+        assert n["http"] == f"127.0.0.1:{p + 7 + n['id']}"
+        assert n["argv"][:12] == [exe, "serve", "--node-id", str(n["id"]), "--rack", n["rack"],
+                                  "--listen", n["listen"], "--data-dir", n["data_dir"],
+                                  "--http-listen", n["http"]]
         if n["id"] == 0:
-            assert n["argv"][10:] == ["--process-roles", "broker,controller",
+            assert n["argv"][12:] == ["--process-roles", "broker,controller",
                                       "--controller-listen", doc["controller"]]
         else:
-            assert n["argv"][10:] == ["--process-roles", "broker", "--controller",
+            assert n["argv"][12:] == ["--process-roles", "broker", "--controller",
                                       doc["controller"]]
 
     status, code = cluster.status_json()

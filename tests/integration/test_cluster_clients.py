@@ -8,10 +8,9 @@ import subprocess
 import threading
 import time
 
-import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from cluster_helpers import describe, module_cluster, skein, wait_until
+from cluster_helpers import cluster_fixtures, describe, skein, wait_until
 from helpers import unique
 from test_cluster_replication import fully_in_sync, kill9
 
@@ -25,17 +24,7 @@ SETTINGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from module_cluster(tmp_path_factory, "clients", 3, 3, SETTINGS)
-
-
-@pytest.fixture(autouse=True)
-def logs_on_failure(request, cluster):
-    yield
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(f"\n{cluster.logs(60)}")
+cluster, logs_on_failure = cluster_fixtures("clients", 3, 3, SETTINGS, log_lines=60)
 
 
 def create_topic(cluster):

@@ -14,11 +14,10 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from cluster_helpers import describe, module_cluster, pid_runs, skein, wait_until
+from cluster_helpers import cluster_fixtures, describe, pid_runs, skein, wait_until
 from helpers import unique
 
 SESSION_MS = 4000
@@ -33,17 +32,7 @@ SETTINGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from module_cluster(tmp_path_factory, "deck", 6, 2, SETTINGS)
-
-
-@pytest.fixture(autouse=True)
-def logs_on_failure(request, cluster):
-    yield
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(f"\n{cluster.logs(60)}")
+cluster, logs_on_failure = cluster_fixtures("deck", 6, 2, SETTINGS, log_lines=60)
 
 
 

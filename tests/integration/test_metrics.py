@@ -1,0 +1,177 @@
+"""The HTTP listener of every node: Prometheus metrics under Kafka's JMX-exporter names, checked
+by Debian's promtool and scraped by a real Prometheus, and the admin JSON API checked against
+the cluster's own Metadata answers."""
+
+import json
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from confluent_kafka.admin import AdminClient
+
+from cluster_helpers import cluster_fixtures, describe, skein, wait_until
+from conftest import free_port
+from helpers import produce_sync, unique
+from test_cluster_replication import fully_in_sync, kill9
+
+SESSION_MS = 3000
+SETTINGS = [
+    f"broker.session.timeout.ms={SESSION_MS}",
+    "broker.heartbeat.interval.ms=500",
+    "replica.lag.time.max.ms=3000",
+    "leader.imbalance.check.interval.seconds=3",
+    "offsets.topic.num.partitions=3",
+]
+
+
+cluster, logs_on_failure = cluster_fixtures("metrics", 3, 3, SETTINGS, log_lines=60)
+
+
+def get(url, timeout=10):
+    """(status, body bytes) of a GET; HTTP errors are answers too."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def get_json(node, path):
+    status, body = get(f"http://{node['http']}{path}")
+    return status, json.loads(body)
+
+
+def samples(text, name):
+    """{labels string: value} of metric `name` in a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, value = line.rsplit(" ", 1)
+            out[key[len(name):]] = float(value)
+    return out
+
+
+def test_every_node_passes_promtool_with_kafkas_names(cluster):
+    topic = unique("m")
+    skein("topic", "create", topic, "--partitions", "3", "--replication-factor", "3",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    produce_sync(cluster.bootstrap, topic, [(b"k%d" % i, b"v" * 100, None, None) for i in range(30)])
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian's prometheus) is not installed"
+    leaders, messages = 0, 0.0
+    for node in cluster.file["nodes"]:
+        status, body = get(f"http://{node['http']}/metrics")
+        assert status == 200
+        r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+        assert r.returncode == 0, (node["id"], r.stdout.decode() + r.stderr.decode())
+        text = body.decode()
+        for name in ["kafka_server_replicamanager_underreplicatedpartitions",
+                     "kafka_server_replicamanager_partitioncount",
+                     "kafka_server_replicamanager_leadercount",
+                     "kafka_controller_kafkacontroller_activecontrollercount",
+                     "kafka_server_replicafetchermanager_maxlag",
+                     "kafka_server_delayedoperationpurgatory_purgatorysize",
+                     "kafka_network_requestmetrics_requests_total",
+                     "kafka_network_requestmetrics_totaltimems_bucket",
+                     "kafka_log_log_size", "kafka_log_log_logendoffset"]:
+            assert samples(text, name), f"node {node['id']} has no {name}"
+        assert samples(text, "kafka_server_replicamanager_partitioncount")[""] >= 3
+        leaders += samples(text, "kafka_server_replicamanager_leadercount")[""]
+        messages += samples(text, "kafka_server_brokertopicmetrics_messagesin_total").get(
+            f'{{topic="{topic}"}}', 0)
+        active = samples(text, "kafka_controller_kafkacontroller_activecontrollercount")[""]
+        assert active == (1 if node["id"] == 0 else 0)
+        ends = samples(text, "kafka_log_log_logendoffset")
+        assert sum(v for k, v in ends.items() if f'topic="{topic}"' in k) == 30
+    assert messages == 30, "every record counted once, by its partition's leader"
+    assert leaders >= 3
+
+
+def test_admin_api_agrees_with_metadata(cluster):
+    topic = unique("api")
+    skein("topic", "create", topic, "--partitions", "4", "--replication-factor", "2",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    produce_sync(cluster.bootstrap, topic, [(b"k%d" % i, b"v", None, None) for i in range(20)])
+    md = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=10)
+    for node in cluster.file["nodes"]:
+        status, c = get_json(node, "/v1/cluster")
+        assert status == 200
+        assert c["cluster_id"] == md.cluster_id and c["controller_id"] == md.controller_id
+        assert c["node_id"] == node["id"]
+        assert sorted(b["id"] for b in c["brokers"]) == sorted(md.brokers)
+        for b in c["brokers"]:
+            assert (b["host"], b["port"]) == (md.brokers[b["id"]].host, md.brokers[b["id"]].port)
+            assert b["rack"] == cluster.node(b["id"])["rack"] and b["fenced"] is False
+        status, t = get_json(node, "/v1/topics")
+        assert status == 200 and topic in t["topics"]
+        status, view = get_json(node, f"/v1/topics/{topic}")
+        assert status == 200 and view["name"] == topic
+        parts = md.topics[topic].partitions
+        assert [p["partition"] for p in view["partitions"]] == sorted(parts)
+        for p in view["partitions"]:
+            m = parts[p["partition"]]
+            assert p["leader"] == m.leader and p["replicas"] == m.replicas
+            assert sorted(p["isr"]) == sorted(m.isrs)
+            # The leader knows where every replica is; others leave it out.
+            if p["leader"] == node["id"]:
+                states = {s["broker_id"]: s for s in p["replica_states"]}
+                assert sorted(states) == sorted(p["replicas"])
+                assert all(s["in_sync"] for s in states.values())
+            else:
+                assert p.get("replica_states") is None
+        status, err = get_json(node, "/v1/topics/no-such-topic")
+        assert status == 404 and "no-such-topic" in err["error"]
+
+
+def test_prometheus_sees_under_replicated_partitions_come_and_go(cluster, tmp_path):
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus (Debian's package) is not installed"
+    topic = unique("urp")
+    skein("topic", "create", topic, "--partitions", "6", "--replication-factor", "3",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    targets = [n["http"] for n in cluster.file["nodes"]]
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
+        "scrape_configs:\n  - job_name: skein\n    static_configs:\n"
+        f"      - targets: {json.dumps(targets)}\n")
+    port = free_port()
+    log = open(tmp_path / "prometheus.log", "wb")
+    proc = subprocess.Popen(
+        [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+
+    def query(expr):
+        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            status, body = get(url, timeout=5)
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            return None
+        if status != 200:
+            return None
+        result = json.loads(body)["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    urp = "sum(kafka_server_replicamanager_underreplicatedpartitions)"
+    try:
+        wait_until(lambda: query("count(up == 1)") == 3, timeout=30,
+                   what="Prometheus scraping all three nodes")
+        wait_until(lambda: query(urp) == 0, timeout=15, what="0 under-replicated")
+        victim = 2
+        led_elsewhere = sum(1 for p in describe(cluster, topic) if victim in p["replicas"])
+        kill9(cluster, victim)
+        wait_until(lambda: (query(urp) or 0) >= led_elsewhere, timeout=SESSION_MS / 1000 + 15,
+                   what=f">= {led_elsewhere} under-replicated after the kill")
+        cluster.restart(victim)
+        wait_until(lambda: fully_in_sync(cluster, topic), timeout=60, what="back in sync")
+        wait_until(lambda: query(urp) == 0, timeout=30, what="0 under-replicated again")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
