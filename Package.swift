@@ -82,6 +82,7 @@ let package = Package(
       name: "SkeinAdmin",
       dependencies: [
         "SkeinBroker",
+        "SkeinClient",
         "SkeinCluster",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "Prometheus", package: "swift-prometheus"),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SkeinBroker
+import SkeinClient
 import SkeinCluster
 
 /// The endpoints of the HTTP listener. JSON answers use Kafka's names in snake case; a
@@ -9,12 +10,29 @@ import SkeinCluster
 struct AdminRoutes: Sendable {
   let broker: Broker
   let metrics: NodeMetrics
+  /// A client of this node's own Kafka listener, for what the cluster answers as a whole
+  /// (groups, their offsets, log end offsets); nil on a node without a broker role.
+  let admin: Admin?
 
   func register(on router: Router<BasicRequestContext>) {
     router.get("/metrics") { _, _ in
-      Response(
+      let lag = await groupLagSamples()
+      return Response(
         status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-        body: .init(byteBuffer: ByteBuffer(string: metrics.scrape(broker))))
+        body: .init(byteBuffer: ByteBuffer(string: metrics.scrape(broker, extra: lag))))
+    }
+    router.get("/v1/groups") { _, _ in
+      guard let admin else {
+        return try json(ErrorView(error: "no broker role"), status: .notFound)
+      }
+      return try json(try await GroupListView(admin))
+    }
+    router.get("/v1/groups/:group") { _, context in
+      let id = try context.parameters.require("group")
+      guard let admin, let view = try await GroupView(admin, groupId: id) else {
+        return try json(ErrorView(error: "unknown group \(id)"), status: .notFound)
+      }
+      return try json(view)
     }
     router.get("/v1/cluster") { _, _ in try json(ClusterView(broker)) }
     router.get("/v1/topics") { _, _ in
@@ -27,6 +45,20 @@ struct AdminRoutes: Sendable {
       }
       return try json(view)
     }
+  }
+}
+
+extension AdminRoutes {
+  /// kafka-exporter's consumer-group gauges for the groups this node coordinates, so that
+  /// each group is reported once across the cluster. A group that does not answer in time is
+  /// left out of this scrape.
+  func groupLagSamples() async -> [ScrapeGauges.Sample] {
+    guard let admin else { return [] }
+    var samples: [ScrapeGauges.Sample] = []
+    for id in broker.coordinatedGroupIds {
+      if let view = try? await GroupView(admin, groupId: id) { samples += view.samples }
+    }
+    return samples
   }
 }
 

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Prometheus
 import SkeinBroker
+import SkeinClient
 import Synchronization
 
 /// The node's HTTP listener (`http.listen`): Prometheus metrics at `/metrics` and the admin
@@ -12,10 +13,12 @@ public final class AdminServer: Sendable {
   /// The port it listens on (the one the OS picked when asked for port 0).
   public let port: Int
   private let task: Task<Void, Never>
+  private let client: KafkaClient?
 
-  private init(port: Int, task: Task<Void, Never>) {
+  private init(port: Int, task: Task<Void, Never>, client: KafkaClient?) {
     self.port = port
     self.task = task
+    self.client = client
   }
 
   /// Binds `host:port` and serves until `shutdown`; throws when the address cannot be bound.
@@ -23,7 +26,15 @@ public final class AdminServer: Sendable {
     host: String, port: Int, broker: Broker, metrics: NodeMetrics, logger: Logger
   ) async throws -> AdminServer {
     let router = Router(context: BasicRequestContext.self)
-    AdminRoutes(broker: broker, metrics: metrics).register(on: router)
+    let client: KafkaClient? =
+      broker.config.processRoles.contains(.broker)
+      ? KafkaClient(
+        bootstrapServers: [
+          BrokerAddress(host: broker.config.advertisedListener.host, port: broker.boundPort)
+        ])
+      : nil
+    let admin = client.map { Admin(client: $0, operationTimeout: .seconds(5)) }
+    AdminRoutes(broker: broker, metrics: metrics, admin: admin).register(on: router)
     let started = StartSignal()
     let app = Application(
       router: router,
@@ -40,13 +51,14 @@ public final class AdminServer: Sendable {
     }
     let bound = try await started.wait()
     logger.info("HTTP listener (metrics, admin API) on \(host):\(bound)")
-    return AdminServer(port: bound, task: task)
+    return AdminServer(port: bound, task: task, client: client)
   }
 
   /// Stops listening; requests in flight finish first.
   public func shutdown() async {
     task.cancel()
     await task.value
+    await client?.close()
   }
 }
 

@@ -17,9 +17,10 @@ public final class NodeMetrics: Sendable {
     gauges = ScrapeGauges(factory: factory)
   }
 
-  /// The text a Prometheus scrape gets, with `broker`'s gauges read now.
-  public func scrape(_ broker: Broker) -> String {
-    gauges.update(broker.gaugeSamples())
+  /// The text a Prometheus scrape gets, with `broker`'s gauges read now and `extra` gauges
+  /// (consumer-group lag) beside them.
+  public func scrape(_ broker: Broker, extra: [ScrapeGauges.Sample] = []) -> String {
+    gauges.update(broker.gaugeSamples() + extra)
     return registry.emitToString()
   }
 }

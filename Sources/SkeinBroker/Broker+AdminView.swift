@@ -55,3 +55,19 @@ extension Broker {
       .sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
   }
 }
+
+extension Broker {
+  /// The groups whose coordinator is this node now (those of the `__consumer_offsets`
+  /// partitions it leads).
+  public var coordinatedGroupIds: [String] {
+    var ids: [String] = []
+    for shard in handlers.groupCoordinator.activeShards {
+      if case .success(let listed) = shard.read({
+        $0.listGroups(statesFilter: [], typesFilter: [])
+      }) {
+        ids += listed.map(\.groupId)
+      }
+    }
+    return ids.sorted()
+  }
+}

@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -175,3 +176,54 @@ def test_prometheus_sees_under_replicated_partitions_come_and_go(cluster, tmp_pa
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_groups_in_the_api_and_their_lag_on_the_coordinator(cluster):
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = unique("lag")
+    skein("topic", "create", topic, "--partitions", "2", "--replication-factor", "3",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    produce_sync(cluster.bootstrap, topic, [(b"k%d" % i, b"v", None, i % 2) for i in range(40)])
+    group = unique("g")
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + 30
+    while got < 10 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got += 1
+    c.commit(asynchronous=False)
+    committed = {tp.partition: tp.offset for tp in c.committed(
+        [TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)}
+    c.close()
+    # Lag is known where the group committed (kafka-consumer-groups shows "-" elsewhere).
+    expected_lag = sum(20 - v for v in committed.values() if v >= 0)
+    assert expected_lag > 0
+    nodes = cluster.file["nodes"]
+    for node in nodes:
+        status, listing = get_json(node, "/v1/groups")
+        assert status == 200 and group in [g["group_id"] for g in listing["groups"]]
+        status, view = get_json(node, f"/v1/groups/{group}")
+        assert status == 200 and view["state"] == "Empty" and view["members"] == []
+        offsets = {o["partition"]: o for o in view["offsets"] if o["topic"] == topic}
+        assert sorted(offsets) == sorted(p for p, v in committed.items() if v >= 0)
+        for p, o in offsets.items():
+            assert o["committed_offset"] == committed[p] and o["log_end_offset"] == 20
+            assert o["lag"] == 20 - committed[p]
+        assert view["total_lag"] == expected_lag
+        status, err = get_json(node, "/v1/groups/no-such-group")
+        assert status == 404 and "no-such-group" in err["error"]
+    # kafka-exporter's lag gauges, from the group's coordinator only.
+    reporting = []
+    for node in nodes:
+        _, body = get(f"http://{node['http']}/metrics")
+        lag = samples(body.decode(), "kafka_consumergroup_lag")
+        mine = {k: v for k, v in lag.items() if f'consumergroup="{group}"' in k}
+        if mine:
+            reporting.append(node["id"])
+            assert sum(mine.values()) == expected_lag
+    assert len(reporting) == 1, reporting

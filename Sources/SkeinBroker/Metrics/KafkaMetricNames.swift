@@ -53,6 +53,11 @@ public enum KafkaMetricNames {
     "kafka_log_log_logendoffset": "The partition's log end offset on this broker.",
     "kafka_log_log_logstartoffset": "The partition's log start offset on this broker.",
     "kafka_log_log_numlogsegments": "Segment files of the partition on this broker.",
+    "kafka_consumergroup_members": "Members of a group this broker coordinates (kafka-exporter).",
+    "kafka_consumergroup_current_offset":
+      "A group's committed offset of a partition, for groups this broker coordinates.",
+    "kafka_consumergroup_lag":
+      "Log end offset minus a group's committed offset, for groups this broker coordinates.",
     "kafka_cluster_partition_underreplicated":
       "1 when this broker leads the partition and its ISR is smaller than its replica set.",
   ]
