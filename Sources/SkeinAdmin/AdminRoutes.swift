@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import SkeinBroker
@@ -8,6 +9,8 @@ import SkeinCluster
 /// The endpoints of the HTTP listener. JSON answers use Kafka's names in snake case; a
 /// missing topic is a 404 with `{"error": …}`.
 struct AdminRoutes: Sendable {
+  /// The header an EventSource sends when it reconnects.
+  static let lastEventId = HTTPField.Name("Last-Event-ID")!  // a valid token: never nil
   let broker: Broker
   let metrics: NodeMetrics
   /// A client of this node's own Kafka listener, for what the cluster answers as a whole
@@ -20,6 +23,31 @@ struct AdminRoutes: Sendable {
       return Response(
         status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
         body: .init(byteBuffer: ByteBuffer(string: metrics.scrape(broker, extra: lag))))
+    }
+    router.get("/v1/events") { request, _ in
+      let query = request.uri.queryParameters
+      var after: UInt64?
+      if let text = query["after"].map(String.init) ?? request.headers[AdminRoutes.lastEventId] {
+        guard let parsed = UInt64(text) else {
+          return try json(
+            ErrorView(error: "after must be an event id, got \(text)"), status: .badRequest)
+        }
+        after = parsed
+      }
+      if query["format"].map(String.init) == "json" {
+        return try json(EventListView(entries: broker.events.recent(after: after)))
+      }
+      let stream = broker.events.stream(after: after)
+      return Response(
+        status: .ok,
+        headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+        body: ResponseBody { writer in
+          try await writer.write(ByteBuffer(string: ": skein cluster events\n\n"))
+          for await entry in stream {
+            try await writer.write(ByteBuffer(string: EventListView.serverSentEvent(entry)))
+          }
+          try await writer.finish(nil)
+        })
     }
     router.get("/v1/groups") { _, _ in
       guard let admin else {
@@ -62,11 +90,16 @@ extension AdminRoutes {
   }
 }
 
-func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+/// The API's JSON: snake-case keys, sorted.
+func adminEncoder() -> JSONEncoder {
   let encoder = JSONEncoder()
   encoder.keyEncodingStrategy = .convertToSnakeCase
   encoder.outputFormatting = [.sortedKeys]
-  let data = try encoder.encode(value)
+  return encoder
+}
+
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+  let data = try adminEncoder().encode(value)
   return Response(
     status: status, headers: [.contentType: "application/json"],
     body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -14,11 +14,15 @@ public final class AdminServer: Sendable {
   public let port: Int
   private let task: Task<Void, Never>
   private let client: KafkaClient?
+  private let events: ClusterEventLog
 
-  private init(port: Int, task: Task<Void, Never>, client: KafkaClient?) {
+  private init(
+    port: Int, task: Task<Void, Never>, client: KafkaClient?, events: ClusterEventLog
+  ) {
     self.port = port
     self.task = task
     self.client = client
+    self.events = events
   }
 
   /// Binds `host:port` and serves until `shutdown`; throws when the address cannot be bound.
@@ -41,6 +45,7 @@ public final class AdminServer: Sendable {
       configuration: .init(address: .hostname(host, port: port), serverName: nil),
       onServerRunning: { channel in started.resume(.success(channel.localAddress?.port ?? port)) },
       logger: logger)
+    let events = broker.events
     let task = Task {
       do {
         try await app.run()
@@ -51,11 +56,12 @@ public final class AdminServer: Sendable {
     }
     let bound = try await started.wait()
     logger.info("HTTP listener (metrics, admin API) on \(host):\(bound)")
-    return AdminServer(port: bound, task: task, client: client)
+    return AdminServer(port: bound, task: task, client: client, events: events)
   }
 
   /// Stops listening; requests in flight finish first.
   public func shutdown() async {
+    events.finishStreams()  // an open /v1/events stream would hold the shutdown forever
     task.cancel()
     await task.value
     await client?.close()

@@ -20,6 +20,8 @@ public final class Broker: Sendable {
   let replicaManager: ReplicaManager
   let handlers: BrokerHandlers
   let metadata: MetadataPublisher
+  /// ISR, leader, broker and topic changes as this node saw them (`/v1/events`).
+  public let events = ClusterEventLog()
   private let lifecycle: BrokerLifecycleManager?
   private let metadataFollower: MetadataFollower?
   private let remoteChannels: [RemoteControllerChannel]
@@ -59,6 +61,8 @@ public final class Broker: Sendable {
     self.controllerChannelIndex = controllerChannelIndex
     self.tickers = tickers
     self.logger = logger
+    // The first image it gets (the current one, or the first published) is its baseline.
+    metadata.addListener { [events] image in events.observe(image, nowMs: currentTimeMillis()) }
   }
 
   /// `metricsFactory`: where the broker's rates go (the node's Prometheus registry); nil

@@ -227,3 +227,46 @@ def test_groups_in_the_api_and_their_lag_on_the_coordinator(cluster):
             reporting.append(node["id"])
             assert sum(mine.values()) == expected_lag
     assert len(reporting) == 1, reporting
+
+
+def test_events_stream_isr_shrink_and_expand_around_a_kill(cluster):
+    import threading
+
+    topic = unique("ev")
+    skein("topic", "create", topic, "--partitions", "3", "--replication-factor", "3",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    watcher = cluster.node(0)
+    status, body = get(f"http://{watcher['http']}/v1/events?after=x")
+    assert status == 400
+    status, listed = get_json(watcher, "/v1/events?format=json")
+    assert status == 200
+    assert any(e["event"]["kind"] == "topic_created" and e["event"]["topic"] == topic
+               for e in listed["events"])
+    last = max(e["id"] for e in listed["events"])
+    seen = []
+
+    def follow():
+        req = urllib.request.urlopen(f"http://{watcher['http']}/v1/events?after={last}",
+                                     timeout=120)
+        assert req.headers["Content-Type"].startswith("text/event-stream")
+        for raw in req:
+            line = raw.decode().strip()
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:])["event"])
+
+    threading.Thread(target=follow, daemon=True).start()
+    victim = 1
+
+    def kinds(kind, broker):
+        return [e for e in seen if e["kind"] == kind and e.get("broker") == broker
+                and e.get("topic") in (None, topic)]
+
+    kill9(cluster, victim)
+    wait_until(lambda: kinds("broker_fenced", victim) and kinds("isr_shrink", victim),
+               timeout=SESSION_MS / 1000 + 10, what="fenced and ISR shrink events")
+    assert all(e["reason"] for e in seen) and all(e["time_ms"] > 0 for e in seen)
+    cluster.restart(victim)
+    wait_until(lambda: kinds("broker_unfenced", victim) and kinds("isr_expand", victim),
+               timeout=60, what="unfenced and ISR expand events")
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=60, what="back in sync")
