@@ -24,6 +24,18 @@ struct AdminRoutes: Sendable {
         status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
         body: .init(byteBuffer: ByteBuffer(string: metrics.scrape(broker, extra: lag))))
     }
+    router.get("/v1/topics/:topic/layout") { _, context in
+      let name = try context.parameters.require("topic")
+      guard let view = LayoutView(broker.metadataImage, topic: name) else {
+        return try json(ErrorView(error: "unknown topic \(name)"), status: .notFound)
+      }
+      return try json(view)
+    }
+    router.get("/") { _, _ in
+      Response(
+        status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+        body: .init(byteBuffer: ByteBuffer(string: WebPage.html)))
+    }
     router.get("/v1/events") { request, _ in
       let query = request.uri.queryParameters
       var after: UInt64?

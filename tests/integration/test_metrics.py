@@ -270,3 +270,20 @@ def test_events_stream_isr_shrink_and_expand_around_a_kill(cluster):
     wait_until(lambda: kinds("broker_unfenced", victim) and kinds("isr_expand", victim),
                timeout=60, what="unfenced and ISR expand events")
     wait_until(lambda: fully_in_sync(cluster, topic), timeout=60, what="back in sync")
+
+
+def test_layout_endpoint_is_the_clis_layout_and_the_page_is_served(cluster):
+    topic = unique("lay")
+    skein("topic", "create", topic, "--partitions", "6", "--replication-factor", "3",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    cli = json.loads(skein("topic", "describe", topic, "--layout", "--format", "json",
+                           "--bootstrap", cluster.bootstrap).stdout)
+    for node in cluster.file["nodes"]:
+        status, api = get_json(node, f"/v1/topics/{topic}/layout")
+        assert status == 200
+        assert api == cli, f"node {node['id']}'s layout differs from the CLI's"
+        status, err = get_json(node, "/v1/topics/no-such-topic/layout")
+        assert status == 404
+        status, page = get(f"http://{node['http']}/")
+        assert status == 200 and b"/v1/topics/" in page and b"EventSource" in page
