@@ -11,10 +11,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 
-# From Debian: kcat (librdkafka 2.0.2), and prometheus with promtool for the metrics tests
+# From Debian: kcat (librdkafka 2.0.2), prometheus with promtool for the metrics tests, and
+# chromium with its driver for the web view test
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
