@@ -50,7 +50,7 @@ extension BrokerHandlers {
   func recordBytesOut(_ result: FileBackedFetchResponse, request: FetchRequest, version: Int16) {
     guard !result.slices.isEmpty else { return }
     let replicaId = version >= 15 ? request.replicaState.replicaId : request.replicaId
-    let image = metadata.image
+    var image: MetadataImage?  // read only when a topic is named by id (Fetch v13+)
     var next = 0
     for topic in result.response.responses {
       var bytes = 0
@@ -60,7 +60,11 @@ extension BrokerHandlers {
         next += 1
       }
       guard bytes > 0 else { continue }
-      let name = topic.topic.isEmpty ? image.topicNamesById[topic.topicId] ?? "" : topic.topic
+      var name = topic.topic
+      if name.isEmpty {
+        if image == nil { image = metadata.image }
+        name = image?.topicNamesById[topic.topicId] ?? ""
+      }
       replicaManager.metrics.fetched(topic: name, bytes: Int64(bytes), byFollower: replicaId >= 0)
     }
   }

@@ -17,10 +17,12 @@ extension Broker {
     let hosted = replicaManager.hostedPartitions
     for partition in hosted {
       let tp = partition.topicPartition
+      var isUnderReplicated = false
       if partition.isLeader {
         leaders += 1
         let isr = partition.isr
-        if isr.count < partition.replicas.count { underReplicated += 1 }
+        isUnderReplicated = isr.count < partition.replicas.count
+        if isUnderReplicated { underReplicated += 1 }
         if isr.count < partition.effectiveMinIsr { underMinIsr += 1 }
       } else {
         maxLag = max(maxLag, partition.fetcherLag)
@@ -32,9 +34,7 @@ extension Broker {
       samples.append(Sample("kafka_log_log_logstartoffset", labels, Double(log.logStartOffset)))
       samples.append(Sample("kafka_log_log_numlogsegments", labels, Double(log.segmentCount)))
       samples.append(
-        Sample(
-          "kafka_cluster_partition_underreplicated", labels,
-          partition.isLeader && partition.isr.count < partition.replicas.count ? 1 : 0))
+        Sample("kafka_cluster_partition_underreplicated", labels, isUnderReplicated ? 1 : 0))
     }
     let replicaManagerPrefix = "kafka_server_replicamanager_"
     samples += [
