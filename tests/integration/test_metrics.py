@@ -287,3 +287,24 @@ def test_layout_endpoint_is_the_clis_layout_and_the_page_is_served(cluster):
         assert status == 404
         status, page = get(f"http://{node['http']}/")
         assert status == 200 and b"/v1/topics/" in page and b"EventSource" in page
+
+
+def test_a_deleted_topics_rates_leave_the_page(cluster):
+    topic = unique("gone")
+    skein("topic", "create", topic, "--partitions", "1", "--replication-factor", "3",
+          "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    produce_sync(cluster.bootstrap, topic, [(b"k", b"v", None, None)] * 5)
+
+    def series(name):
+        found = 0
+        for node in cluster.file["nodes"]:
+            _, body = get(f"http://{node['http']}/metrics")
+            found += sum(1 for k in samples(body.decode(), name) if f'topic="{topic}"' in k)
+        return found
+
+    assert series("kafka_server_brokertopicmetrics_messagesin_total") >= 1
+    skein("topic", "delete", topic, "--bootstrap", cluster.bootstrap)
+    wait_until(lambda: series("kafka_server_brokertopicmetrics_messagesin_total") == 0
+               and series("kafka_log_log_size") == 0, timeout=15,
+               what="the deleted topic's series gone from every node")

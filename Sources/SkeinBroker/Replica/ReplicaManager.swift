@@ -275,6 +275,10 @@ final class ReplicaManager: Sendable {
       fetchWaiters.notify(tp)
       produceWaiters.notify(tp)
     }
+    // A deleted topic's BrokerTopicMetrics go with it, as in Kafka.
+    for topic in Set(current.keys.map(\.topic)) where image.topics[topic] == nil {
+      metrics.removeTopic(topic)
+    }
     // Logs on disk for partitions the metadata no longer assigns here (deleted while down).
     // A log that merely failed to open stays on disk.
     for log in logManager.allLogs
