@@ -74,16 +74,37 @@ struct AdminRoutes: Sendable {
       }
       return try json(view)
     }
+    router.get("/v1/placement") { request, _ in
+      var query: [String: String] = [:]
+      for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+      switch Result(catching: { () throws(PlacementView.Refusal) in
+        try PlacementView.answer(query, image: broker.metadataImage)
+      }) {
+      case .success(let view): return try json(view)
+      case .failure(.badRequest(let message)):
+        return try json(ErrorView(error: message), status: .badRequest)
+      case .failure(.unknownTopic(let name)):
+        return try json(ErrorView(error: "unknown topic \(name)"), status: .notFound)
+      }
+    }
     router.get("/v1/cluster") { _, _ in try json(ClusterView(broker)) }
     router.get("/v1/topics") { _, _ in
       try json(TopicListView(topics: broker.metadataImage.topics.keys.sorted()))
     }
-    router.get("/v1/topics/:topic") { _, context in
+    router.get("/v1/topics/:topic") { request, context in
       let name = try context.parameters.require("topic")
+      let scope = request.uri.queryParameters["scope"].map(String.init) ?? "cluster"
+      guard scope == "cluster" || scope == "local" else {
+        return try json(
+          ErrorView(error: "scope must be cluster or local, got \(scope)"), status: .badRequest)
+      }
+      let image = broker.metadataImage
       guard let view = TopicView(broker, topic: name) else {
         return try json(ErrorView(error: "unknown topic \(name)"), status: .notFound)
       }
-      return try json(view)
+      if scope == "local" { return try json(view) }
+      return try json(
+        await LeaderReplicaStates().fill(view, image: image, selfId: broker.config.nodeId))
     }
   }
 }

@@ -1,7 +1,9 @@
 import SkeinBroker
 import SkeinCluster
 
-/// `/v1/cluster`: the brokers by id with their racks and state, and the controller.
+/// `/v1/cluster`: the brokers by id with their racks, state and load, the controller, and
+/// the under-replicated and offline partitions — the `ClusterHealth` that
+/// `skein cluster status` prints, with its JSON keys.
 struct ClusterView: Encodable {
   struct BrokerEntry: Encodable {
     var id: Int32
@@ -10,23 +12,48 @@ struct ClusterView: Encodable {
     var rack: String?
     var fenced: Bool
     var inControlledShutdown: Bool
+    var leaders: Int
+    var replicas: Int
+  }
+
+  struct PartitionEntry: Encodable {
+    var topic: String
+    var partition: Int32
+    var leader: Int32
+    var replicas: [Int32]
+    var isr: [Int32]
+
+    init(_ p: ClusterHealth.PartitionState) {
+      topic = p.topic
+      partition = p.partition
+      leader = p.leader
+      replicas = p.replicas
+      isr = p.isr
+    }
   }
 
   var clusterId: String
   var controllerId: Int32
   var nodeId: Int32
   var brokers: [BrokerEntry]
+  var underReplicated: [PartitionEntry]
+  var offline: [PartitionEntry]
 
   init(_ broker: Broker) {
     let image = broker.metadataImage
     clusterId = broker.clusterId
     controllerId = broker.controllerIdForClients
     nodeId = broker.config.nodeId
+    let health = ClusterHealth(image)
     brokers = image.brokers.values.sorted { $0.id < $1.id }.map {
-      BrokerEntry(
+      let load = health.load(of: $0.id)
+      return BrokerEntry(
         id: $0.id, host: $0.host, port: $0.port, rack: $0.rack, fenced: $0.fenced,
-        inControlledShutdown: $0.inControlledShutdown)
+        inControlledShutdown: $0.inControlledShutdown, leaders: load.leaders,
+        replicas: load.replicas)
     }
+    underReplicated = health.underReplicated.map(PartitionEntry.init)
+    offline = health.offline.map(PartitionEntry.init)
   }
 }
 
@@ -35,10 +62,11 @@ struct TopicListView: Encodable {
   var topics: [String]
 }
 
-/// `/v1/topics/{t}`: each partition's leader, epochs, replicas and ISR; for the partitions
-/// this node leads, each replica's log end offset, lag and last caught-up time.
-struct TopicView: Encodable {
-  struct ReplicaState: Encodable {
+/// `/v1/topics/{t}`: each partition's leader, epochs, replicas and ISR, and from its leader
+/// the high watermark and each replica's log end offset, lag and last caught-up time. With
+/// `?scope=local` the states of only the partitions this node leads: what other nodes ask.
+struct TopicView: Codable {
+  struct ReplicaState: Codable {
     var brokerId: Int32
     var logEndOffset: Int64
     var lag: Int64
@@ -46,7 +74,7 @@ struct TopicView: Encodable {
     var inSync: Bool
   }
 
-  struct PartitionEntry: Encodable {
+  struct PartitionEntry: Codable {
     var partition: Int32
     var leader: Int32
     var leaderEpoch: Int32
@@ -54,7 +82,7 @@ struct TopicView: Encodable {
     var replicas: [Int32]
     var isr: [Int32]
     var highWatermark: Int64?
-    /// Known only on the partition's leader (nil elsewhere).
+    /// Known to the partition's leader; nil when it could not be asked.
     var replicaStates: [ReplicaState]?
   }
 

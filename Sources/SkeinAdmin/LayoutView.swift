@@ -31,7 +31,7 @@ struct LayoutView: Encodable {
     var followers: [[CellView]]
   }
 
-  var topic: String
+  var topic: String?
   var positions: Int
   var rows: [RowView]
   var legend: [String: String]
@@ -41,11 +41,11 @@ struct LayoutView: Encodable {
     let brokers = image.brokers.values.filter { !$0.fenced }.map {
       ReplicaPlacement.Broker(id: $0.id, rack: $0.rack)
     }
-    let layout = ReplicaLayout(
-      partitions: info.partitions.map {
-        ReplicaLayout.Partition(
-          partition: $0.partition, replicas: $0.replicas, leader: $0.leader, isr: $0.isr)
-      }, brokers: brokers)
+    let layout = ReplicaLayout(partitions: info.partitions.map(\.layoutPartition), brokers: brokers)
+    self.init(layout, topic: topic)
+  }
+
+  init(_ layout: ReplicaLayout, topic: String?) {
     self.topic = topic
     positions = layout.positionCount
     rows = layout.rows.map { row in

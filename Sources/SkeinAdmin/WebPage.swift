@@ -1,7 +1,10 @@
 /// The web view served at `/`: one page, no external assets, that draws the deck's table of a
 /// topic from `/v1/topics/{t}/layout` (the model `skein topic describe --layout` prints),
 /// redraws it on every event of `/v1/events`, and lists the events, the partitions' offsets
-/// and the brokers.
+/// and lag per replica, the brokers' load and health (as `skein cluster status`), the
+/// consumer groups with their lag, and the placement explainer's "fail these brokers"
+/// what-if. Above 200 partitions the table's chips shrink to coloured squares so that
+/// 60 brokers × 1,000 partitions still fit a screen.
 enum WebPage {
   static let html = #"""
     <!doctype html>
@@ -40,6 +43,18 @@ enum WebPage {
       .brokers span { margin-right: 10px; }
       .fenced { color: var(--off); }
       .scroll { max-height: 75vh; overflow: auto; }
+      .chip[data-lag]::after { content: " " attr(data-lag); opacity: .85; }
+      table.compact td { padding: 2px 3px; }
+      table.compact .chip { width: 9px; height: 9px; padding: 0; margin: 1px; font-size: 0;
+                            line-height: 0; border-radius: 2px; vertical-align: middle; }
+      table.compact .chip[data-lag]::after { content: none; }
+      table.compact .chip.moved { outline-width: 1px; }
+      .chip.hit { outline: 3px solid #8250df; }
+      .num { text-align: right; font-variant-numeric: tabular-nums; }
+      .panel { margin-top: 16px; }
+      .whatif label { margin-right: 8px; white-space: nowrap; }
+      .moves { font-size: 13px; margin: 6px 0; }
+      .small { font-size: 12px; color: var(--mute); }
     </style>
     </head>
     <body>
@@ -47,6 +62,7 @@ enum WebPage {
       <h1>Skein</h1>
       <span id="cluster"></span>
       <label>Topic <select id="topic"></select></label>
+      <label>Find <input id="find" size="6" placeholder="P5"></label>
       <span class="legend">
         <span class="chip leader">leader</span><span class="chip in-sync">in-sync follower</span>
         <span class="chip out-of-sync">out of sync</span><span class="chip offline">offline</span>
@@ -57,10 +73,31 @@ enum WebPage {
       <section>
         <h2 id="title">Replicas</h2>
         <div class="scroll"><table id="layout"></table></div>
-        <h2 style="margin-top:16px">Partitions</h2>
+        <div class="panel whatif">
+          <h2>What if these brokers fail?</h2>
+          <div id="fail-boxes"></div>
+          <div class="moves" id="moves"></div>
+          <div class="scroll"><table id="whatif"></table></div>
+        </div>
+        <div class="panel whatif">
+          <h2>Placement explainer</h2>
+          <form id="plan-form">
+            <label>Brokers <input id="plan-brokers" size="40" placeholder="0:R1,1:R1,2:R2"></label>
+            <label>Partitions <input id="plan-partitions" size="4" value="10"></label>
+            <label>Replication factor <input id="plan-rf" size="2" value="3"></label>
+            <label>Fail <input id="plan-fail" size="8" placeholder="0,3"></label>
+            <button type="submit">Explain</button>
+          </form>
+          <div class="moves" id="plan-moves"></div>
+          <div class="scroll"><table id="plan"></table></div>
+        </div>
+        <h2 class="panel">Partitions</h2>
         <div class="scroll"><table id="partitions"></table></div>
-        <h2 style="margin-top:16px">Brokers</h2>
-        <div class="brokers" id="brokers"></div>
+        <h2 class="panel">Brokers</h2>
+        <table id="brokers"></table>
+        <div class="moves" id="health"></div>
+        <h2 class="panel">Consumer groups</h2>
+        <div class="scroll"><table id="groups"></table></div>
       </section>
       <section>
         <h2>Events</h2>
@@ -85,19 +122,25 @@ enum WebPage {
       return r.json();
     }
 
-    function chip(cell, position) {
+    // Per broker and partition, the replica's lag as the leader reports it.
+    let lags = new Map();
+
+    function chip(cell, position, broker, live) {
       const state = cell.offline ? "offline" : !cell.in_sync ? "out-of-sync"
         : position === 0 || cell.moved_leader ? "leader" : "in-sync";
       const c = el("span", "chip " + state + (cell.moved_leader ? " moved" : ""), cell.label);
       c.dataset.partition = cell.partition;
       c.dataset.state = state;
-      c.title = "P" + cell.partition + ": " + state;
+      const lag = live ? lags.get(broker + "/" + cell.partition) : undefined;
+      if (state === "out-of-sync" && lag !== undefined) c.dataset.lag = "lag " + lag;
+      c.title = "P" + cell.partition + " on B" + broker + ": " + state +
+        (lag ? ", " + lag + " behind the leader" : "");
       return c;
     }
 
-    function drawLayout(layout) {
-      const t = $("layout");
+    function drawLayout(t, layout, partitions, live) {
       t.replaceChildren();
+      t.classList.toggle("compact", partitions > 200);
       const head = el("tr");
       head.append(el("th", "", "Brokers"), el("th", "", "Leaders"));
       for (let i = 1; i < layout.positions; i++) head.append(el("th", "", "Followers"));
@@ -110,28 +153,172 @@ enum WebPage {
         positions.forEach((cells, i) => {
           const td = el("td");
           td.dataset.position = i;
-          for (const cell of cells) td.append(chip(cell, i));
+          for (const cell of cells) td.append(chip(cell, i, row.broker, live));
           tr.append(td);
         });
         t.append(tr);
       }
-      $("title").textContent = "Replicas of " + layout.topic;
+      highlight();
+    }
+
+    function highlight() {
+      const want = $("find").value.trim().replace(/^p/i, "");
+      for (const c of document.querySelectorAll(".chip[data-partition]"))
+        c.classList.toggle("hit", want !== "" && c.dataset.partition === want);
+    }
+
+    function ago(ms) {
+      if (ms === undefined || ms === null) return "";
+      const s = Math.max(0, (Date.now() - ms) / 1000);
+      return s < 1 ? "now" : s < 120 ? Math.round(s) + " s ago" : Math.round(s / 60) + " min ago";
     }
 
     function drawPartitions(view) {
       const t = $("partitions");
       t.replaceChildren();
       const head = el("tr");
-      for (const h of ["Partition", "Leader", "Epoch", "Replicas", "ISR", "HW", "Replica LEO (lag)"])
+      for (const h of ["Partition", "Leader", "Epoch", "Replicas", "ISR", "HW",
+                       "Replica LEO (lag, caught up)"])
         head.append(el("th", "", h));
       t.append(head);
+      lags = new Map();
       for (const p of view.partitions) {
         const tr = el("tr");
-        const states = (p.replica_states || []).map(s =>
-          s.broker_id + ": " + s.log_end_offset + (s.lag ? " (" + s.lag + ")" : ""));
-        for (const v of [p.partition, p.leader, p.leader_epoch, p.replicas.join(","),
-                         p.isr.join(","), p.high_watermark ?? "", states.join("  ")])
-          tr.append(el("td", "", String(v)));
+        tr.dataset.partition = p.partition;
+        const states = (p.replica_states || []).map(s => {
+          lags.set(s.broker_id + "/" + p.partition, s.lag);
+          return "B" + s.broker_id + ": " + s.log_end_offset +
+            (s.broker_id === p.leader ? "" : " (" + s.lag +
+              (s.last_caught_up_time_ms ? ", " + ago(s.last_caught_up_time_ms) : "") + ")");
+        });
+        const cells = [p.partition, p.leader, p.leader_epoch, p.replicas.join(","),
+                       p.isr.join(","), p.high_watermark ?? "",
+                       p.replica_states ? states.join("  ") : "leader not reachable"];
+        cells.forEach((v, i) => tr.append(el("td", i === 5 ? "num" : "", String(v))));
+        t.append(tr);
+      }
+    }
+
+    function drawBrokers(cluster) {
+      const t = $("brokers");
+      t.replaceChildren();
+      const head = el("tr");
+      for (const h of ["Broker", "Rack", "Address", "State", "Leaders", "Replicas"])
+        head.append(el("th", "", h));
+      t.append(head);
+      for (const b of cluster.brokers) {
+        const tr = el("tr", b.fenced ? "fenced" : "");
+        tr.dataset.broker = b.id;
+        const state = b.fenced ? "fenced" : b.in_controlled_shutdown ? "shutting down"
+          : "active" + (b.id === cluster.controller_id ? ", controller" : "");
+        [b.id, b.rack || "-", b.host + ":" + b.port, state, b.leaders, b.replicas].forEach(
+          (v, i) => tr.append(el("td", i >= 4 ? "num" : "", String(v))));
+        t.append(tr);
+      }
+      const line = (title, list) => title + (list.length ? " (" + list.length + "): " +
+        list.slice(0, 50).map(p => p.topic + "-" + p.partition).join(" ") +
+        (list.length > 50 ? " …" : "") : ": none");
+      $("health").textContent = line("Under-replicated partitions", cluster.under_replicated) +
+        ".  " + line("Offline partitions", cluster.offline) + ".";
+      if (!$("plan-brokers").value)
+        $("plan-brokers").value = cluster.brokers.filter(b => !b.fenced)
+          .map(b => b.id + (b.rack ? ":" + b.rack : "")).join(",");
+      const boxes = $("fail-boxes");
+      const ids = cluster.brokers.map(b => String(b.id));
+      if ([...boxes.querySelectorAll("input")].map(i => i.value).join() !== ids.join()) {
+        boxes.replaceChildren(...cluster.brokers.map(b => {
+          const l = el("label");
+          const i = el("input");
+          i.type = "checkbox";
+          i.value = String(b.id);
+          i.addEventListener("change", whatIf);
+          l.append(i, document.createTextNode(" " + (b.rack ? b.rack + "-" : "") + "B" + b.id));
+          return l;
+        }));
+      }
+    }
+
+    async function whatIf() {
+      const failed = [...$("fail-boxes").querySelectorAll("input:checked")].map(i => i.value);
+      const t = $("whatif");
+      if (!topic || failed.length === 0) {
+        t.replaceChildren();
+        $("moves").textContent = "Tick brokers to see where " + (topic || "the topic") +
+          "'s leadership would move (first surviving in-sync replica).";
+        return;
+      }
+      try {
+        const answer = await get("/v1/placement?topic=" + encodeURIComponent(topic) +
+          "&fail=" + failed.join(","));
+        const f = answer.failover;
+        $("moves").textContent = describeMoves(f);
+        drawLayout(t, f.layout, answer.partitions.length, false);
+      } catch (e) {
+        $("moves").textContent = "what-if: " + e.message;
+      }
+    }
+
+    function describeMoves(f) {
+      const moved = f.leaders.filter(l => l.leader !== l.was);
+      return (moved.length ? moved.slice(0, 100).map(l => "P" + l.partition + ": " +
+          (l.leader === null ? "offline" : "B" + l.was + " → B" + l.leader)).join(", ") +
+          (moved.length > 100 ? " … (" + moved.length + " moves)" : "")
+        : "No leader moves.") +
+        "  Leaders per surviving broker: " +
+        f.leader_counts.map(c => "B" + c.broker + " " + c.leaders).join(", ") + ".";
+    }
+
+    async function explain(ev) {
+      if (ev) ev.preventDefault();
+      const q = new URLSearchParams();
+      const brokers = $("plan-brokers").value.trim();
+      if (brokers) q.set("brokers", brokers);
+      q.set("partitions", $("plan-partitions").value.trim());
+      q.set("replication-factor", $("plan-rf").value.trim());
+      const fail = $("plan-fail").value.trim();
+      if (fail) q.set("fail", fail);
+      const r = await fetch("/v1/placement?" + q, {cache: "no-store"});
+      const answer = await r.json();
+      if (!r.ok) {
+        $("plan-moves").textContent = answer.error;
+        $("plan").replaceChildren();
+        return;
+      }
+      const f = answer.failover;
+      $("plan-moves").textContent = answer.partitions.length + " partitions over " +
+        answer.brokers.length + " brokers" + (f ? ". If " + f.failed.map(b => "B" + b).join(", ") +
+        " fail: " + describeMoves(f) : ".");
+      drawLayout($("plan"), f ? f.layout : answer.layout, answer.partitions.length, false);
+      document.body.dataset.planned = Date.now();
+    }
+
+    async function drawGroups() {
+      const t = $("groups");
+      let list;
+      try { list = (await get("/v1/groups")).groups; } catch (e) { return; }
+      const views = await Promise.all(list.map(g =>
+        get("/v1/groups/" + encodeURIComponent(g.group_id)).catch(() => null)));
+      t.replaceChildren();
+      const head = el("tr");
+      for (const h of ["Group", "State", "Coordinator", "Members", "Lag", "Lag per partition"])
+        head.append(el("th", "", h));
+      t.append(head);
+      list.forEach((g, i) => {
+        const v = views[i];
+        const tr = el("tr");
+        tr.dataset.group = g.group_id;
+        const parts = v ? v.offsets.filter(o => o.lag).map(o =>
+          o.topic + "-" + o.partition + ": " + o.lag) : [];
+        [g.group_id, g.state, "B" + g.coordinator, v ? v.members.length : "?",
+         v ? v.total_lag : "?", parts.join("  ")].forEach(
+          (x, j) => tr.append(el("td", j === 3 || j === 4 ? "num" : "", String(x))));
+        t.append(tr);
+      });
+      if (list.length === 0) {
+        const tr = el("tr");
+        const td = el("td", "small", "No consumer groups.");
+        td.colSpan = 6;
+        tr.append(td);
         t.append(tr);
       }
     }
@@ -142,12 +329,7 @@ enum WebPage {
         const cluster = await get("/v1/cluster");
         $("cluster").textContent = "cluster " + cluster.cluster_id + ", controller " +
           cluster.controller_id + ", node " + cluster.node_id;
-        const b = $("brokers");
-        b.replaceChildren();
-        for (const br of cluster.brokers)
-          b.append(el("span", br.fenced ? "fenced" : "",
-            "B" + br.id + " " + (br.rack || "-") + " " + br.host + ":" + br.port +
-            (br.fenced ? " fenced" : "")));
+        drawBrokers(cluster);
         const topics = (await get("/v1/topics")).topics;
         const select = $("topic");
         if (select.options.length !== topics.length ||
@@ -161,9 +343,12 @@ enum WebPage {
         const [layout, view] = await Promise.all([
           get("/v1/topics/" + encodeURIComponent(topic) + "/layout"),
           get("/v1/topics/" + encodeURIComponent(topic))]);
-        drawLayout(layout);
         drawPartitions(view);
+        drawLayout($("layout"), layout, view.partitions.length, true);
+        $("title").textContent = "Replicas of " + layout.topic;
         document.body.dataset.updated = Date.now();
+        whatIf();
+        drawGroups();
       } catch (e) {
         $("title").textContent = "Replicas (" + e.message + ")";
       }
@@ -187,6 +372,8 @@ enum WebPage {
       location.hash = encodeURIComponent(topic);
       refresh();
     });
+    $("find").addEventListener("input", highlight);
+    $("plan-form").addEventListener("submit", explain);
     const source = new EventSource("/v1/events");
     source.onmessage = () => {};
     for (const kind of ["isr_shrink", "isr_expand", "leader_change", "broker_fenced",

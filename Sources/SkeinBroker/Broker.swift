@@ -219,7 +219,11 @@ public final class Broker: Sendable {
       let manager = BrokerLifecycleManager(
         registration: .init(
           nodeId: nodeId, clusterId: clusterId, rack: config.rack, host: advertised.host,
-          port: advertisedPort, logDirId: KafkaUuid.random()),
+          port: advertisedPort, logDirId: KafkaUuid.random(),
+          admin: config.httpListener.map { http in
+            // A wildcard bind is reached at the advertised host.
+            (["0.0.0.0", "::", ""].contains(http.host) ? advertised.host : http.host, http.port)
+          }),
         channel: channel, metadataOffset: { metadata.offset },
         heartbeatIntervalMs: Int64(config.int("broker.heartbeat.interval.ms") ?? 2000),
         logger: logger,

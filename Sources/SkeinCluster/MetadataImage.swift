@@ -12,11 +12,18 @@ public struct BrokerInfo: Sendable, Hashable {
   public var epoch: Int64
   public var incarnationId: KafkaUuid
   public var inControlledShutdown: Bool
+  /// `host:port` of its HTTP listener (metrics, admin API, web view), when it registered one.
+  public var adminEndpoint: String?
+
+  /// The name of the registered listener that is the broker's HTTP listener, not Kafka's.
+  public static let adminListenerName = "HTTP"
 
   public init(
     id: Int32, host: String, port: Int32, rack: String?, fenced: Bool = false, epoch: Int64 = 0,
-    incarnationId: KafkaUuid = .zero, inControlledShutdown: Bool = false
+    incarnationId: KafkaUuid = .zero, inControlledShutdown: Bool = false,
+    adminEndpoint: String? = nil
   ) {
+    self.adminEndpoint = adminEndpoint
     self.id = id
     self.host = host
     self.port = port
@@ -173,11 +180,13 @@ public struct MetadataImage: Sendable {
   public mutating func apply(_ record: MetadataRecord) {
     switch record {
     case .registerBroker(let r):
-      let endpoint = r.endPoints.first
+      let endpoint = r.endPoints.first { $0.name != BrokerInfo.adminListenerName }
+      let admin = r.endPoints.first { $0.name == BrokerInfo.adminListenerName }
       brokers[r.brokerId] = BrokerInfo(
         id: r.brokerId, host: endpoint?.host ?? "", port: Int32(endpoint?.port ?? 0),
         rack: r.rack, fenced: r.fenced, epoch: r.brokerEpoch, incarnationId: r.incarnationId,
-        inControlledShutdown: r.inControlledShutdown)
+        inControlledShutdown: r.inControlledShutdown,
+        adminEndpoint: admin.flatMap { $0.port > 0 ? "\($0.host):\($0.port)" : nil })
     case .fenceBroker(let r):
       changeBroker(r.id, epoch: r.epoch) { $0.fenced = true }
     case .unfenceBroker(let r):

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SkeinClient
+import SkeinCluster
 
 /// `skein cluster status`: the nodes of cluster.json, whether their processes run and whether
 /// the cluster lists them, what each broker leads and holds, and the partitions that are
@@ -30,18 +31,12 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     var replicas = 0
   }
 
-  /// A partition that lacks replicas in its ISR, or a leader.
-  struct PartitionProblem {
-    var topic: String
-    var partition: PartitionMetadata
-  }
-
   struct Status {
     var cluster: ClusterFile
     var controllerId: Int32?
     var brokers: [BrokerStatus]
-    var underReplicated: [PartitionProblem]
-    var offline: [PartitionProblem]
+    var underReplicated: [ClusterHealth.PartitionState]
+    var offline: [ClusterHealth.PartitionState]
     var error: String?
   }
 
@@ -84,27 +79,23 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     await client.close()
 
     status.controllerId = metadata.controllerId >= 0 ? metadata.controllerId : nil
+    // The same model as the web view's brokers panel (`/v1/cluster`).
+    let health = ClusterHealth(
+      partitions: metadata.topics.values.flatMap { topic in
+        topic.partitions.map {
+          ClusterHealth.PartitionState(
+            topic: topic.name, partition: $0.partition, leader: $0.leader, replicas: $0.replicas,
+            isr: $0.isr)
+        }
+      })
     for i in brokers.indices {
       brokers[i].registered = metadata.brokers[brokers[i].node.id] != nil
+      let load = health.load(of: brokers[i].node.id)
+      brokers[i].leaders = load.leaders
+      brokers[i].replicas = load.replicas
     }
-    for topic in metadata.topics.values.sorted(by: { $0.name < $1.name }) {
-      for partition in topic.partitions {
-        for replica in partition.replicas {
-          if let i = brokers.firstIndex(where: { $0.node.id == replica }) {
-            brokers[i].replicas += 1
-          }
-        }
-        if let i = brokers.firstIndex(where: { $0.node.id == partition.leader }) {
-          brokers[i].leaders += 1
-        }
-        if partition.leader < 0 {
-          status.offline.append(PartitionProblem(topic: topic.name, partition: partition))
-        }
-        if partition.isr.count < partition.replicas.count {
-          status.underReplicated.append(PartitionProblem(topic: topic.name, partition: partition))
-        }
-      }
-    }
+    status.underReplicated = health.underReplicated
+    status.offline = health.offline
     status.brokers = brokers
     return status
   }
@@ -137,11 +128,12 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     return lines
   }
 
-  private static func problemLine(_ title: String, _ problems: [PartitionProblem]) -> String {
+  private static func problemLine(_ title: String, _ problems: [ClusterHealth.PartitionState])
+    -> String
+  {
     guard !problems.isEmpty else { return "\(title): none" }
-    let items = problems.map { problem in
-      let p = problem.partition
-      return "\(problem.topic)-\(p.partition) (leader \(p.leader), replicas "
+    let items = problems.map { p in
+      "\(p.topic)-\(p.partition) (leader \(p.leader), replicas "
         + "\(p.replicas.map(String.init).joined(separator: ",")), isr "
         + "\(p.isr.map(String.init).joined(separator: ",")))"
     }
@@ -160,13 +152,12 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         ("replicas", known ? .int(broker.replicas) : .null),
       ])
     }
-    func problems(_ list: [PartitionProblem]) -> JSONText {
+    func problems(_ list: [ClusterHealth.PartitionState]) -> JSONText {
       .array(
         list.map {
           .object([
-            ("topic", .string($0.topic)), ("partition", .int($0.partition.partition)),
-            ("leader", .int($0.partition.leader)), ("replicas", .ints($0.partition.replicas)),
-            ("isr", .ints($0.partition.isr)),
+            ("topic", .string($0.topic)), ("partition", .int($0.partition)),
+            ("leader", .int($0.leader)), ("replicas", .ints($0.replicas)), ("isr", .ints($0.isr)),
           ])
         })
     }

@@ -58,28 +58,21 @@ struct PlacementCommand: ParsableCommand {
 
   func run() throws {
     let brokers = try parsedBrokers()
-    let failed = try failedBrokers(known: Set(brokers.map(\.id)))
-    let assignment: [[Int32]]
-    let ordered: [ReplicaPlacement.Broker]
+    let explanation: PlacementExplanation
     do {
-      assignment = try ReplicaPlacement.assign(
-        brokers: brokers, partitions: partitionCount, replicationFactor: replicationFactor,
-        strategy: try strategy(), startIndex: startIndex)
-      ordered = try ReplicaPlacement.orderedBrokers(brokers)
+      explanation = try PlacementExplanation(
+        planning: brokers, partitions: partitionCount, replicationFactor: replicationFactor,
+        strategy: try strategy(), startIndex: startIndex,
+        failed: try failedBrokers(known: Set(brokers.map(\.id))))
     } catch let error as ControllerError {
       CLIOutput.error("\(Self.codeName(error.code)): \(error.message)")
       throw ExitCode.failure
     }
-    let failover = failed.map {
-      Failover(assignment: assignment, brokers: brokers.map(\.id), failed: $0)
-    }
     switch outputFormat {
     case .json:
-      CLIOutput.out(Self.json(assignment, failover: failover))
+      CLIOutput.out(Self.json(explanation))
     case .table:
-      for line in Self.table(assignment, ordered: ordered, failover: failover) {
-        CLIOutput.out(line)
-      }
+      for line in Self.table(explanation) { CLIOutput.out(line) }
     }
   }
 
@@ -93,37 +86,20 @@ struct PlacementCommand: ParsableCommand {
   }
 
   func parsedBrokers() throws -> [ReplicaPlacement.Broker] {
-    var brokers: [ReplicaPlacement.Broker] = []
-    var seen: Set<Int32> = []
-    for item in brokerList.split(separator: ",", omittingEmptySubsequences: false) {
-      let parts = item.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-      guard let id = Int32(parts[0].trimmingSpaces), id >= 0 else {
-        throw ValidationError("--brokers: '\(item)' is not ID or ID:RACK")
-      }
-      var rack: String?
-      if parts.count == 2 {
-        let name = parts[1].trimmingSpaces
-        guard !name.isEmpty else { throw ValidationError("--brokers: '\(item)' has an empty rack") }
-        rack = name
-      }
-      guard seen.insert(id).inserted else {
-        throw ValidationError("--brokers: broker \(id) is listed twice")
-      }
-      brokers.append(ReplicaPlacement.Broker(id: id, rack: rack))
+    do {
+      return try PlacementExplanation.parseBrokers(brokerList)
+    } catch {
+      throw ValidationError("--brokers: \(error.message)")
     }
-    return brokers
   }
 
   func failedBrokers(known: Set<Int32>) throws -> Set<Int32>? {
     guard let failList else { return nil }
-    var failed: Set<Int32> = []
-    for item in failList.split(separator: ",") {
-      guard let id = Int32(item.trimmingSpaces), known.contains(id) else {
-        throw ValidationError("--fail: '\(item)' is not one of the brokers")
-      }
-      failed.insert(id)
+    do {
+      return try PlacementExplanation.parseFailed(failList, known: known)
+    } catch {
+      throw ValidationError("--fail: \(error.message)")
     }
-    return failed
   }
 
   static func codeName(_ code: ErrorCode) -> String {
@@ -135,44 +111,28 @@ struct PlacementCommand: ParsableCommand {
     }
   }
 
-  // MARK: Failure
-
-  /// What happens to leadership when some brokers fail: the first surviving replica leads.
-  struct Failover {
-    var failed: [Int32]
-    /// Per partition, the new leader; nil when no replica survives.
-    var leaders: [Int32?]
-    /// Leaders per surviving broker, by broker id.
-    var leaderCounts: [(broker: Int32, leaders: Int)]
-    var offline: [Int] { leaders.indices.filter { leaders[$0] == nil } }
-
-    init(assignment: [[Int32]], brokers: [Int32], failed: Set<Int32>) {
-      self.failed = failed.sorted()
-      leaders = assignment.map { replicas in replicas.first { !failed.contains($0) } }
-      var counts: [Int32: Int] = [:]
-      for broker in brokers where !failed.contains(broker) { counts[broker] = 0 }
-      for leader in leaders { if let leader { counts[leader, default: 0] += 1 } }
-      leaderCounts = counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-    }
-  }
-
   // MARK: Output
 
-  static func json(_ assignment: [[Int32]], failover: Failover?) -> String {
-    let partitions = assignment.enumerated().map { p, replicas in
-      "{\"partition\":\(p),\"replicas\":[\(replicas.map(String.init).joined(separator: ","))]}"
+  /// `{"partitions":[{"partition":0,"replicas":[…]},…]}`, with `"failover"` when brokers fail:
+  /// the same keys as `/v1/placement`.
+  static func json(_ explanation: PlacementExplanation) -> String {
+    func ids(_ list: [Int32]) -> String { list.map(String.init).joined(separator: ",") }
+    let partitions = explanation.partitions.map {
+      "{\"partition\":\($0.partition),\"replicas\":[\(ids($0.replicas))]}"
     }
     var out = "{\"partitions\":[\(partitions.joined(separator: ","))]"
-    if let failover {
-      let leaders = failover.leaders.enumerated().map { p, leader in
-        "{\"partition\":\(p),\"leader\":\(leader.map(String.init) ?? "null")}"
+    if let failover = explanation.failover {
+      let leaders = failover.leaderships.map { l in
+        "{\"partition\":\(l.partition),\"leader\":\(l.after.map(String.init) ?? "null")}"
       }
-      let counts = failover.leaderCounts.map { "\"\($0.broker)\":\($0.leaders)" }
+      let counts = failover.leaderCounts.map {
+        "{\"broker\":\($0.broker),\"leaders\":\($0.leaders)}"
+      }
       out +=
-        ",\"failover\":{\"failed\":[\(failover.failed.map(String.init).joined(separator: ","))],"
+        ",\"failover\":{\"failed\":[\(ids(failover.failed))],"
         + "\"leaders\":[\(leaders.joined(separator: ","))],"
-        + "\"leaderCounts\":{\(counts.joined(separator: ","))},"
-        + "\"offline\":[\(failover.offline.map(String.init).joined(separator: ","))]}"
+        + "\"leader_counts\":[\(counts.joined(separator: ","))],"
+        + "\"offline\":[\(ids(failover.offline))]}"
     }
     return out + "}"
   }
@@ -181,10 +141,10 @@ struct PlacementCommand: ParsableCommand {
     ReplicaLayout.Row(broker: broker, positions: []).label
   }
 
-  static func table(
-    _ assignment: [[Int32]], ordered: [ReplicaPlacement.Broker], failover: Failover?
-  ) -> [String] {
-    var lines = ReplicaLayout(assignment: assignment, brokers: ordered).tableLines()
+  static func table(_ explanation: PlacementExplanation) -> [String] {
+    let ordered = explanation.brokers
+    let assignment = explanation.partitions.map(\.replicas)
+    var lines = explanation.layout.tableLines()
 
     lines.append("")
     for broker in ordered {
@@ -195,25 +155,26 @@ struct PlacementCommand: ParsableCommand {
 
     lines.append("")
     let racks = Dictionary(uniqueKeysWithValues: ordered.map { ($0.id, $0.rack) })
-    for (p, replicas) in assignment.enumerated() {
-      var line = "P\(p): replicas \(replicas.map(String.init).joined(separator: ","))"
-      let spanned = Set(replicas.compactMap { racks[$0] ?? nil }).sorted()
+    for p in explanation.partitions {
+      var line = "P\(p.partition): replicas \(p.replicas.map(String.init).joined(separator: ","))"
+      let spanned = Set(p.replicas.compactMap { racks[$0] ?? nil }).sorted()
       if !spanned.isEmpty {
         line += "; racks \(spanned.joined(separator: ",")) (\(spanned.count))"
       }
       lines.append(line)
     }
 
-    if let failover {
+    if let failover = explanation.failover {
       lines.append("")
       lines.append(
         "If brokers \(failover.failed.map(String.init).joined(separator: ",")) fail:")
-      for (p, leader) in failover.leaders.enumerated() {
-        let before = assignment[p][0]
-        if let leader {
-          lines.append("P\(p): leader \(leader)" + (leader == before ? "" : " (was \(before))"))
+      for l in failover.leaderships {
+        let before = l.before.map(String.init) ?? "none"
+        if let leader = l.after {
+          lines.append(
+            "P\(l.partition): leader \(leader)" + (leader == l.before ? "" : " (was \(before))"))
         } else {
-          lines.append("P\(p): offline, no surviving replica (was led by \(before))")
+          lines.append("P\(l.partition): offline, no surviving replica (was led by \(before))")
         }
       }
       let counts = failover.leaderCounts.map { "B\($0.broker) \($0.leaders)" }
@@ -225,11 +186,5 @@ struct PlacementCommand: ParsableCommand {
           + (offline.isEmpty ? "none" : offline.map { "P\($0)" }.joined(separator: " ")))
     }
     return lines
-  }
-}
-
-extension Substring {
-  fileprivate var trimmingSpaces: String {
-    String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
   }
 }

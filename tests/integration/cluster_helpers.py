@@ -6,7 +6,7 @@ import os
 import signal
 import socket
 import subprocess
-import time
+import uuid
 from pathlib import Path
 
 from conftest import SKEIN_BIN, wait_for as wait_until  # noqa: F401 (re-exported)
@@ -69,6 +69,21 @@ def describe(cluster, topic):
     if r.returncode != 0:
         return None
     return json.loads(r.stdout)["partitions"]
+
+
+def create_in_sync(cluster, prefix, partitions, replication_factor, timeout=30):
+    """Creates a uniquely named topic with `skein topic create` and waits until every
+    partition has a leader and its whole replica set in the ISR; returns its name."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    skein("topic", "create", topic, "--partitions", str(partitions), "--replication-factor",
+          str(replication_factor), "--bootstrap", cluster.bootstrap)
+
+    def in_sync():
+        d = describe(cluster, topic)
+        return d is not None and len(d) == partitions and all(
+            p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"]) for p in d)
+    wait_until(in_sync, timeout=timeout, what=f"{topic} in sync")
+    return topic
 
 
 def cluster_fixtures(name, brokers, racks, settings, log_lines=60):

@@ -13,7 +13,7 @@ import urllib.request
 
 from confluent_kafka.admin import AdminClient
 
-from cluster_helpers import cluster_fixtures, describe, skein, wait_until
+from cluster_helpers import cluster_fixtures, create_in_sync, describe, skein, wait_until
 from conftest import free_port
 from helpers import produce_sync, unique
 from test_cluster_replication import fully_in_sync, kill9
@@ -55,11 +55,20 @@ def samples(text, name):
     return out
 
 
+def end_offsets(cluster, topic, partitions):
+    """{partition: log end offset} from ListOffsets (confluent-kafka's watermarks)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": unique("ends")})
+    try:
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)}
+    finally:
+        c.close()
+
+
 def test_every_node_passes_promtool_with_kafkas_names(cluster):
-    topic = unique("m")
-    skein("topic", "create", topic, "--partitions", "3", "--replication-factor", "3",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "m", 3, 3)
     produce_sync(cluster.bootstrap, topic, [(b"k%d" % i, b"v" * 100, None, None) for i in range(30)])
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian's prometheus) is not installed"
@@ -93,12 +102,11 @@ def test_every_node_passes_promtool_with_kafkas_names(cluster):
 
 
 def test_admin_api_agrees_with_metadata(cluster):
-    topic = unique("api")
-    skein("topic", "create", topic, "--partitions", "4", "--replication-factor", "2",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "api", 4, 2)
     produce_sync(cluster.bootstrap, topic, [(b"k%d" % i, b"v", None, None) for i in range(20)])
     md = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=10)
+    ends = end_offsets(cluster, topic, len(md.topics[topic].partitions))
+    assert sum(ends.values()) == 20
     for node in cluster.file["nodes"]:
         status, c = get_json(node, "/v1/cluster")
         assert status == 200
@@ -118,13 +126,19 @@ def test_admin_api_agrees_with_metadata(cluster):
             m = parts[p["partition"]]
             assert p["leader"] == m.leader and p["replicas"] == m.replicas
             assert sorted(p["isr"]) == sorted(m.isrs)
-            # The leader knows where every replica is; others leave it out.
-            if p["leader"] == node["id"]:
-                states = {s["broker_id"]: s for s in p["replica_states"]}
-                assert sorted(states) == sorted(p["replicas"])
-                assert all(s["in_sync"] for s in states.values())
-            else:
-                assert p.get("replica_states") is None
+            # Every node shows every replica's state, as the partition's leader knows it.
+            states = {s["broker_id"]: s for s in p["replica_states"]}
+            assert sorted(states) == sorted(p["replicas"])
+            assert all(s["in_sync"] and s["lag"] == 0 for s in states.values())
+            assert {s["log_end_offset"] for s in states.values()} == {ends[p["partition"]]}
+            assert p["high_watermark"] == ends[p["partition"]]
+        # What another node asks a leader for: the partitions it leads, alone.
+        status, local = get_json(node, f"/v1/topics/{topic}?scope=local")
+        assert status == 200
+        for p in local["partitions"]:
+            assert (p.get("replica_states") is not None) == (p["leader"] == node["id"])
+        status, err = get_json(node, f"/v1/topics/{topic}?scope=everything")
+        assert status == 400 and "scope" in err["error"]
         status, err = get_json(node, "/v1/topics/no-such-topic")
         assert status == 404 and "no-such-topic" in err["error"]
 
@@ -132,10 +146,7 @@ def test_admin_api_agrees_with_metadata(cluster):
 def test_prometheus_sees_under_replicated_partitions_come_and_go(cluster, tmp_path):
     prometheus = shutil.which("prometheus")
     assert prometheus, "prometheus (Debian's package) is not installed"
-    topic = unique("urp")
-    skein("topic", "create", topic, "--partitions", "6", "--replication-factor", "3",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "urp", 6, 3)
     targets = [n["http"] for n in cluster.file["nodes"]]
     (tmp_path / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
@@ -181,10 +192,7 @@ def test_prometheus_sees_under_replicated_partitions_come_and_go(cluster, tmp_pa
 def test_groups_in_the_api_and_their_lag_on_the_coordinator(cluster):
     from confluent_kafka import Consumer, TopicPartition
 
-    topic = unique("lag")
-    skein("topic", "create", topic, "--partitions", "2", "--replication-factor", "3",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "lag", 2, 3)
     produce_sync(cluster.bootstrap, topic, [(b"k%d" % i, b"v", None, i % 2) for i in range(40)])
     group = unique("g")
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
@@ -232,10 +240,7 @@ def test_groups_in_the_api_and_their_lag_on_the_coordinator(cluster):
 def test_events_stream_isr_shrink_and_expand_around_a_kill(cluster):
     import threading
 
-    topic = unique("ev")
-    skein("topic", "create", topic, "--partitions", "3", "--replication-factor", "3",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "ev", 3, 3)
     watcher = cluster.node(0)
     status, body = get(f"http://{watcher['http']}/v1/events?after=x")
     assert status == 400
@@ -273,10 +278,7 @@ def test_events_stream_isr_shrink_and_expand_around_a_kill(cluster):
 
 
 def test_layout_endpoint_is_the_clis_layout_and_the_page_is_served(cluster):
-    topic = unique("lay")
-    skein("topic", "create", topic, "--partitions", "6", "--replication-factor", "3",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "lay", 6, 3)
     cli = json.loads(skein("topic", "describe", topic, "--layout", "--format", "json",
                            "--bootstrap", cluster.bootstrap).stdout)
     for node in cluster.file["nodes"]:
@@ -290,10 +292,7 @@ def test_layout_endpoint_is_the_clis_layout_and_the_page_is_served(cluster):
 
 
 def test_a_deleted_topics_rates_leave_the_page(cluster):
-    topic = unique("gone")
-    skein("topic", "create", topic, "--partitions", "1", "--replication-factor", "3",
-          "--bootstrap", cluster.bootstrap)
-    wait_until(lambda: fully_in_sync(cluster, topic), timeout=30, what="topic in sync")
+    topic = create_in_sync(cluster, "gone", 1, 3)
     produce_sync(cluster.bootstrap, topic, [(b"k", b"v", None, None)] * 5)
 
     def series(name):
@@ -308,3 +307,117 @@ def test_a_deleted_topics_rates_leave_the_page(cluster):
     wait_until(lambda: series("kafka_server_brokertopicmetrics_messagesin_total") == 0
                and series("kafka_log_log_size") == 0, timeout=15,
                what="the deleted topic's series gone from every node")
+
+
+def test_cluster_status_and_the_api_report_the_same_health(cluster):
+    """`skein cluster status` and /v1/cluster (the page's brokers panel) read one model:
+    the same leaders and replicas per broker, the same under-replicated and offline partitions,
+    with every broker up and with one killed."""
+    topic = create_in_sync(cluster, "health", 6, 3)
+
+    def problems(items):
+        return sorted((p["topic"], p["partition"], p["leader"], p["replicas"], p["isr"])
+                      for p in items)
+
+    def agree(node, expect_under_replicated):
+        status, code = cluster.status_json()
+        if code != 0:
+            return False
+        http, api = get_json(node, "/v1/cluster")
+        assert http == 200
+        loads = {b["id"]: (b["leaders"], b["replicas"]) for b in api["brokers"] if not b["fenced"]}
+        cli = {b["id"]: (b["leaders"], b["replicas"]) for b in status["brokers"] if b["registered"]}
+        under = problems(api["under_replicated"])
+        return (loads == cli and under == problems(status["under_replicated"])
+                and problems(api["offline"]) == problems(status["offline"])
+                and bool(under) == expect_under_replicated)
+
+    for node in cluster.file["nodes"]:
+        wait_until(lambda: agree(node, False), timeout=15, what=f"node {node['id']} agrees")
+    victim = 2
+    kill9(cluster, victim)
+    try:
+        wait_until(lambda: agree(cluster.node(0), True), timeout=SESSION_MS / 1000 + 15,
+                   what="both see the under-replicated partitions")
+        status, api = get_json(cluster.node(1), "/v1/cluster")
+        assert any(p["topic"] == topic and victim not in p["isr"]
+                   for p in api["under_replicated"])
+    finally:
+        cluster.restart(victim)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=60, what="back in sync")
+
+
+def placement_cli(*args):
+    return json.loads(skein("placement", *args, "--format", "json").stdout)
+
+
+def test_placement_endpoint_is_the_clis_explainer(cluster):
+    node = cluster.node(1)
+    deck = "0:R1,1:R1,2:R1,3:R2,4:R2,5:R2"
+    query = urllib.parse.urlencode({"brokers": deck, "partitions": 10, "replication-factor": 3,
+                                    "start-index": 0, "fail": "0,3"})
+    status, api = get_json(node, f"/v1/placement?{query}")
+    assert status == 200
+    cli = placement_cli("--brokers", deck, "--partitions", "10", "--replication-factor", "3",
+                        "--start-index", "0", "--fail", "0,3")
+    assert api["partitions"] == cli["partitions"]
+    failover = {k: v for k, v in api["failover"].items() if k != "layout"}
+    failover["leaders"] = [{"partition": x["partition"], "leader": x["leader"]}
+                           for x in failover["leaders"]]
+    assert failover == cli["failover"]
+    assert [b["label"] for b in api["brokers"]] == [
+        "R1-B0", "R2-B3", "R1-B1", "R2-B4", "R1-B2", "R2-B5"]
+    # The deck's table before and after: failed brokers' rows absent, their replicas out of
+    # the ISR, moved leaders marked.
+    rows = {r["label"]: r for r in api["failover"]["layout"]["rows"]}
+    assert rows["R1-B0 (absent)"]["registered"] is False
+    assert all(not c["in_sync"] for c in rows["R2-B3 (absent)"]["leaders"])
+    assert any(c["moved_leader"] for r in rows.values() for c in r["followers"][0])
+    before = {r["label"]: [[c["label"] for c in r["leaders"]]]
+              + [[c["label"] for c in f] for f in r["followers"]]
+              for r in api["layout"]["rows"]}
+    assert before["R1-B0"][0] == ["P0", "P6"]
+
+    # Brokers default to the cluster's; a plan needs partitions and a replication factor.
+    status, plan = get_json(node, "/v1/placement?partitions=3&replication-factor=3")
+    assert status == 200 and sorted(b["id"] for b in plan["brokers"]) == [0, 1, 2]
+    for bad, says in [
+        ("partitions=0&replication-factor=1", "partitions"),
+        ("partitions=x&replication-factor=1", "partitions"),
+        ("partitions=3", "replication-factor"),
+        ("partitions=3&replication-factor=4", "INVALID_REPLICATION_FACTOR"),
+        ("brokers=0,0&partitions=1&replication-factor=1", "twice"),
+        ("brokers=0:a,1&partitions=1&replication-factor=1", "rack"),
+        ("partitions=3&replication-factor=1&fail=9", "fail"),
+        ("partitions=3&replication-factor=1&strategy=best", "strategy"),
+        ("partitions=3&replication-factor=1&start-index=-1", "start-index"),
+        ("partitions=3&replication_factor=1", "unknown parameter"),
+        ("topic=__consumer_offsets&partitions=3", "topic"),
+    ]:
+        status, err = get_json(node, f"/v1/placement?{bad}")
+        assert status == 400 and says in err["error"], (bad, status, err)
+    status, err = get_json(node, "/v1/placement?topic=no-such-topic")
+    assert status == 404 and "no-such-topic" in err["error"]
+
+
+def test_what_if_predicts_where_leadership_moves(cluster):
+    """The page's what-if for a live topic says where each partition's leadership goes if a
+    broker fails; kill -9 that broker and the cluster moves it there."""
+    topic = create_in_sync(cluster, "whatif", 6, 2)
+    victim = 1
+    status, api = get_json(cluster.node(0), f"/v1/placement?topic={topic}&fail={victim}")
+    assert status == 200 and api["topic"] == topic
+    predicted = {x["partition"]: x["leader"] for x in api["failover"]["leaders"]}
+    was = {x["partition"]: x["was"] for x in api["failover"]["leaders"]}
+    assert any(was[p] == victim for p in was), "the victim leads something"
+    assert all(predicted[p] != victim for p in predicted)
+    assert api["failover"]["offline"] == []
+    kill9(cluster, victim)
+    try:
+        def moved():
+            d = describe(cluster, topic)
+            return d is not None and {p["partition"]: p["leader"] for p in d} == predicted
+        wait_until(moved, timeout=SESSION_MS / 1000 + 15, what="leaders where the what-if said")
+    finally:
+        cluster.restart(victim)
+    wait_until(lambda: fully_in_sync(cluster, topic), timeout=60, what="back in sync")

@@ -108,7 +108,7 @@ def test_brokers_without_racks_and_failures():
     leaders = {x["partition"]: x["leader"] for x in doc["failover"]["leaders"]}
     assert leaders[0] == 1 and leaders[1] == 1 and leaders[6] == 4
     assert doc["failover"]["offline"] == []
-    assert sum(doc["failover"]["leaderCounts"].values()) == 10
+    assert sum(c["leaders"] for c in doc["failover"]["leader_counts"]) == 10
 
 
 def test_errors_exit_non_zero_with_kafka_message():

@@ -1,6 +1,7 @@
 import KafkaProtocol
 import Logging
 import NIOCore
+import SkeinCluster
 import Synchronization
 
 /// A broker's life as the controller sees it (Kafka's BrokerLifecycleManager): registration
@@ -15,6 +16,9 @@ final class BrokerLifecycleManager: Sendable {
     var host: String
     var port: Int
     var logDirId: KafkaUuid
+    /// The HTTP listener (metrics, admin API, web view), registered as the `HTTP` listener
+    /// so that any node can reach the others' admin API; nil when it is off.
+    var admin: (host: String, port: Int)?
   }
 
   private struct State {
@@ -108,7 +112,14 @@ final class BrokerLifecycleManager: Sendable {
       brokerId: r.nodeId, clusterId: r.clusterId, incarnationId: incarnationId,
       listeners: [
         .init(name: "PLAINTEXT", host: r.host, port: UInt16(clamping: r.port), securityProtocol: 0)
-      ],
+      ]
+        + (r.admin.map {
+          [
+            .init(
+              name: BrokerInfo.adminListenerName, host: $0.host, port: UInt16(clamping: $0.port),
+              securityProtocol: 0)
+          ]
+        } ?? []),
       features: [], rack: r.rack, logDirs: [r.logDirId],
       previousBrokerEpoch: state.withLock { $0.brokerEpoch })
     do {
