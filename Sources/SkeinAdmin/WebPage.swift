@@ -187,6 +187,8 @@ enum WebPage {
         tr.dataset.partition = p.partition;
         const states = (p.replica_states || []).map(s => {
           lags.set(s.broker_id + "/" + p.partition, s.lag);
+          if (s.log_end_offset < 0)
+            return "B" + s.broker_id + ": not fetched from this leader yet";
           return "B" + s.broker_id + ": " + s.log_end_offset +
             (s.broker_id === p.leader ? "" : " (" + s.lag +
               (s.last_caught_up_time_ms ? ", " + ago(s.last_caught_up_time_ms) : "") + ")");
