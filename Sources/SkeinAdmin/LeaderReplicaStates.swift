@@ -12,15 +12,14 @@ struct LeaderReplicaStates: Sendable {
 
   /// `view` with the replica states of the partitions that other leaders lead filled in.
   func fill(_ view: TopicView, image: MetadataImage, selfId: Int32) async -> TopicView {
-    var missing: [String: Set<Int32>] = [:]  // endpoint → leaders' partitions
+    var leaders: Set<String> = []  // their HTTP endpoints
     for p in view.partitions where p.replicaStates == nil && p.leader >= 0 && p.leader != selfId {
-      guard let endpoint = image.brokers[p.leader]?.adminEndpoint else { continue }
-      missing[endpoint, default: []].insert(p.partition)
+      if let endpoint = image.brokers[p.leader]?.adminEndpoint { leaders.insert(endpoint) }
     }
-    guard !missing.isEmpty else { return view }
+    guard !leaders.isEmpty else { return view }
     let topic = view.name
     let answers = await withTaskGroup(of: TopicView?.self) { group in
-      for endpoint in missing.keys {
+      for endpoint in leaders {
         group.addTask { await ask(endpoint, topic: topic) }
       }
       var answers: [TopicView] = []
