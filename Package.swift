@@ -118,7 +118,11 @@ let package = Package(
     .testTarget(name: "SkeinCodegenTests", dependencies: ["SkeinCodegen", "KafkaProtocol"]),
     .testTarget(name: "SkeinClusterTests", dependencies: ["SkeinCluster"]),
     .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage"]),
-    .testTarget(name: "SkeinBrokerTests", dependencies: ["SkeinBroker", "SkeinClient"]),
+    .testTarget(
+      name: "SkeinBrokerTests",
+      dependencies: [
+        "SkeinBroker", "SkeinClient", .product(name: "CoreMetrics", package: "swift-metrics"),
+      ]),
     .testTarget(name: "SkeinClientTests", dependencies: ["SkeinClient"]),
     .testTarget(name: "SkeinCoordinatorTests", dependencies: ["SkeinCoordinator"]),
     .testTarget(

@@ -165,11 +165,17 @@ final class SwiftEmitter {
         "public static let firstFlexibleVersion: Int16? = "
           + (spec.flexibleVersions.isEmpty ? "nil" : "\(spec.flexibleVersions.lowest)"))
       e.line()
+      let isResponse = spec.kind == "response"
+      let withErrors = isResponse ? Self.structsWithErrorCodes(structs) : []
       e.emitBody(fields: spec.fields)
+      if isResponse { e.emitErrorCodeVisitor(fields: spec.fields, structsWithErrors: withErrors) }
       for s in structs {
         e.line()
         e.block("public struct \(Self.typeName(s.name)): KafkaStruct") { e2 in
           e2.emitBody(fields: s.fields)
+          if withErrors.contains(s.name) {
+            e2.emitErrorCodeVisitor(fields: s.fields, structsWithErrors: withErrors)
+          }
         }
       }
     }
@@ -218,6 +224,78 @@ final class SwiftEmitter {
       return override.isEmpty ? "false" : override.condition(within: .all)
     }
     return spec.flexibleVersions.isEmpty ? "false" : "flexible"
+  }
+
+  // MARK: error codes
+
+  /// The int16 fields Kafka's `errorCounts()` counts. Others that hold an error code are left
+  /// out as Kafka leaves them out: CreateTopics' TopicConfigErrorCode, ShareFetch's
+  /// AcknowledgeErrorCode.
+  static let countedErrorCodeFields: Set<String> = ["ErrorCode", "PartitionErrorCode"]
+
+  static func isCountedErrorCode(_ f: FieldSpec) -> Bool {
+    f.type == .int16 && countedErrorCodeFields.contains(f.name)
+  }
+
+  /// The struct a field holds, itself or as the elements of its array.
+  static func structName(_ t: FieldType) -> String? {
+    switch t {
+    case .structure(let name): name
+    case .array(let inner): structName(inner)
+    default: nil
+    }
+  }
+
+  /// The structs that hold a counted error code, directly or in a struct they hold.
+  static func structsWithErrorCodes(_ structs: [StructSpec]) -> Set<String> {
+    var result = Set<String>()
+    var changed = true
+    while changed {
+      changed = false
+      for s in structs where !result.contains(s.name) {
+        let holds = s.fields.contains { f in
+          isCountedErrorCode(f) || structName(f.type).map(result.contains) == true
+        }
+        if holds {
+          result.insert(s.name)
+          changed = true
+        }
+      }
+    }
+    return result
+  }
+
+  /// `forEachErrorCode(version:_:)`: every counted error code of the fields present at
+  /// `version`, through nested structs and arrays, in field order.
+  func emitErrorCodeVisitor(fields: [FieldSpec], structsWithErrors: Set<String>) {
+    let valid = spec.validVersions
+    line()
+    line("/// Calls `body` with each error code present at `version`, one call an occurrence, as")
+    line("/// Kafka's `errorCounts()` counts them.")
+    block("public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void)") { e in
+      for f in fields {
+        let present = f.versions.clamped(to: valid)
+        if present.isEmpty { continue }
+        let value = "self.\(Self.propertyName(f.name))"
+        var statement: String
+        if Self.isCountedErrorCode(f) {
+          statement = "body(\(value))"
+        } else if let name = Self.structName(f.type), structsWithErrors.contains(name) {
+          let visit = "forEachErrorCode(version: version, body)"
+          let optional = e.isOptional(f)
+          switch (f.type, optional) {
+          case (.array, false): statement = "for item in \(value) { item.\(visit) }"
+          case (.array, true): statement = "for item in \(value) ?? [] { item.\(visit) }"
+          case (_, false): statement = "\(value).\(visit)"
+          case (_, true): statement = "\(value)?.\(visit)"
+          }
+        } else {
+          continue
+        }
+        let cond = present.condition(within: valid)
+        e.line(cond == "true" ? statement : "if \(cond) { \(statement) }")
+      }
+    }
   }
 
   // MARK: decode

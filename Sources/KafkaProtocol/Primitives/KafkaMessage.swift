@@ -28,4 +28,8 @@ public protocol KafkaRequestMessage: KafkaMessage {
 /// A response body.
 public protocol KafkaResponseMessage: KafkaMessage {
   static var apiKey: ApiKey { get }
+  /// Calls `body` with each error code of the response present at `version` (top-level,
+  /// per-topic, per-partition, …), once an occurrence, `NONE` included: what Kafka's
+  /// `AbstractResponse.errorCounts()` counts for its `ErrorsPerSec` metric.
+  func forEachErrorCode(version: Int16, _ body: (Int16) -> Void)
 }

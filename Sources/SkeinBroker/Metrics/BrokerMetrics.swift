@@ -1,3 +1,4 @@
+import Atomics
 import CoreMetrics
 import KafkaProtocol
 import NIOCore
@@ -44,10 +45,12 @@ public final class BrokerMetrics: Sendable {
     }
   }
 
-  /// One API's request rate per version and its latency, as `RequestMetrics` has them.
+  /// One API's request rate per version, its latency and its answers' error codes, as
+  /// `RequestMetrics` has them.
   final class RequestRates: Sendable {
     let byVersion: [Counter]
     let totalTimeMs: Recorder
+    let errors: ErrorRates
 
     init(_ api: ApiKey, versions: ClosedRange<Int16>, factory: any MetricsFactory) {
       byVersion = (0...versions.upperBound).map { version in
@@ -58,8 +61,51 @@ public final class BrokerMetrics: Sendable {
       totalTimeMs = Recorder(
         label: BrokerMetrics.totalTimeMsName, dimensions: [("request", api.name)],
         aggregate: true, factory: factory)
+      errors = ErrorRates(api, factory: factory)
     }
   }
+
+  /// One API's `ErrorsPerSec`: a counter per error code, made when the code first occurs (as
+  /// Kafka makes its meters), then found without a lock or an allocation.
+  final class ErrorRates: Sendable {
+    /// Kafka's codes run from -1 (UNKNOWN_SERVER_ERROR) up; slot `code + 1`.
+    static let knownCodes: ClosedRange<Int16> = -1...ErrorRates.highestKnownCode
+    static let highestKnownCode: Int16 = 130
+    let api: ApiKey
+    let factory: any MetricsFactory
+    private let byCode: [ManagedAtomicLazyReference<Counter>]
+    /// Codes outside `knownCodes`, which Skein's handlers do not answer with.
+    private let others = Mutex<[Int16: Counter]>([:])
+
+    init(_ api: ApiKey, factory: any MetricsFactory) {
+      self.api = api
+      self.factory = factory
+      byCode = Self.knownCodes.map { _ in ManagedAtomicLazyReference<Counter>() }
+    }
+
+    func counter(_ code: Int16) -> Counter {
+      guard Self.knownCodes.contains(code) else {
+        return others.withLock { others in
+          if let counter = others[code] { return counter }
+          let made = make(code)
+          others[code] = made
+          return made
+        }
+      }
+      let slot = byCode[Int(code) + 1]
+      return slot.load() ?? slot.storeIfNilThenLoad(make(code))
+    }
+
+    private func make(_ code: Int16) -> Counter {
+      Counter(
+        label: BrokerMetrics.errorsName,
+        dimensions: [("request", api.name), ("error", ErrorCode(rawValue: code).kafkaName)],
+        factory: factory)
+    }
+  }
+
+  /// Error codes in answers (Kafka's `RequestMetrics` `ErrorsPerSec`), by API and error name.
+  public static let errorsName = "kafka_network_requestmetrics_errors_total"
 
   /// The request latency histogram; its buckets are in milliseconds.
   public static let totalTimeMsName = "kafka_network_requestmetrics_totaltimems"
@@ -131,6 +177,18 @@ public final class BrokerMetrics: Sendable {
   func replicated(topic: String, bytes: Int64) {
     self.topic(topic).replicationBytesIn.increment(by: bytes)
     allTopics.replicationBytesIn.increment(by: bytes)
+  }
+
+  /// Counts each error code of an answer under its API, as Kafka's `updateErrorMetrics`
+  /// counts the response's `errorCounts()`.
+  func responded<R: KafkaResponseMessage>(_ response: R, version: Int16) {
+    let index = Int(R.apiKey.rawValue)
+    guard index >= 0, index < requests.count, let rates = requests[index] else { return }
+    var tally = ErrorTally()
+    response.forEachErrorCode(version: version) { code in
+      if !tally.add(code) { rates.errors.counter(code).increment() }
+    }
+    tally.forEachCode { code, count in rates.errors.counter(code).increment(by: Int64(count)) }
   }
 
   /// One answered request (`apiKey` as on the wire; unknown keys are not counted).

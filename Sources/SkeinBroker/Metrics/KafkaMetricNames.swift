@@ -47,6 +47,8 @@ public enum KafkaMetricNames {
     "kafka_controller_kafkacontroller_activebrokercount":
       "Registered brokers that are not fenced (on the active controller).",
     "kafka_network_requestmetrics_requests_total": "Requests answered, by API and version.",
+    "kafka_network_requestmetrics_errors_total":
+      "Error codes in answers, by API and Kafka's error name (ErrorsPerSec): each top-level, topic and partition code once, NONE included.",
     "kafka_network_requestmetrics_totaltimems":
       "Time from a request's arrival to its answer, in milliseconds, by API.",
     "kafka_log_log_size": "Bytes in the partition's segment files on this broker.",

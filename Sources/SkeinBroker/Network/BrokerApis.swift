@@ -89,6 +89,7 @@ struct BrokerApis: ApiRouter {
     let correlationId = context.correlationId
     promise.completeWithTask {
       let answer = try await controller.sendEncoded(api: api, version: version, body: body)
+      Self.countErrors(relayed: answer, context)
       return [
         .bytes(
           RequestDispatcher.frame(
@@ -96,5 +97,25 @@ struct BrokerApis: ApiRouter {
       ]
     }
     return .deferred(promise.futureResult)
+  }
+
+  /// Counts the error codes of the controller's answer under the client's request, reading it
+  /// as its response type (the admin APIs relayed are rare; their answers are small).
+  static func countErrors(relayed answer: ByteBuffer, _ context: RequestContext) {
+    guard let metrics = context.metrics else { return }
+    func count<R: KafkaResponseMessage>(_: R.Type) {
+      var body = answer
+      guard let response = try? R(from: &body, version: context.apiVersion) else { return }
+      metrics.responded(response, version: context.apiVersion)
+    }
+    switch context.apiKey {
+    case .createTopics: count(CreateTopicsResponse.self)
+    case .deleteTopics: count(DeleteTopicsResponse.self)
+    case .createPartitions: count(CreatePartitionsResponse.self)
+    case .alterConfigs: count(AlterConfigsResponse.self)
+    case .incrementalAlterConfigs: count(IncrementalAlterConfigsResponse.self)
+    case .electLeaders: count(ElectLeadersResponse.self)
+    default: break
+    }
   }
 }

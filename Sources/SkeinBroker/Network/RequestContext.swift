@@ -9,6 +9,9 @@ public struct RequestContext: Sendable {
   public var clientId: String?
   public var remoteAddress: String
   public var eventLoop: any EventLoop
+  /// Where the answer's error codes are counted (`ErrorsPerSec`); nil for requests that reach
+  /// a router in-process rather than through a listener.
+  var metrics: BrokerMetrics? = nil
 }
 
 /// A handler's answer: a response now, one later (long-poll, acks), or none (acks=0).

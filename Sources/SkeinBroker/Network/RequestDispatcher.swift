@@ -54,6 +54,7 @@ final class RequestDispatcher: Sendable {
         // KIP-511: answer in a v0 body so the client can pick a version it shares with us.
         let response = ApiVersionsResponse(
           errorCode: ErrorCode.unsupportedVersion.rawValue, apiKeys: router.apiVersionsEntries)
+        metrics.responded(response, version: 0)
         return .response([
           .bytes(Self.encode(response, apiKey: apiKey, version: 0, correlationId: correlationId))
         ])
@@ -68,7 +69,7 @@ final class RequestDispatcher: Sendable {
     }
     let context = RequestContext(
       apiKey: apiKey, apiVersion: version, correlationId: correlationId, clientId: header.clientId,
-      remoteAddress: remoteAddress, eventLoop: eventLoop)
+      remoteAddress: remoteAddress, eventLoop: eventLoop, metrics: metrics)
     return router.route(&body, context)
   }
 
@@ -85,6 +86,7 @@ final class RequestDispatcher: Sendable {
     }
     switch handler(request, context) {
     case .now(let response):
+      context.metrics?.responded(response, version: context.apiVersion)
       return .response([
         .bytes(
           Self.encode(
@@ -96,7 +98,8 @@ final class RequestDispatcher: Sendable {
     case .later(let future):
       return .deferred(
         future.map { response in
-          [
+          context.metrics?.responded(response, version: context.apiVersion)
+          return [
             .bytes(
               Self.encode(
                 response, apiKey: context.apiKey, version: context.apiVersion,
@@ -118,6 +121,7 @@ final class RequestDispatcher: Sendable {
       return .close("undecodable Fetch v\(context.apiVersion) request: \(error)")
     }
     let encode: @Sendable (FileBackedFetchResponse) -> [ResponsePart] = { result in
+      context.metrics?.responded(result.response, version: context.apiVersion)
       let framed = Self.encode(
         result.response, apiKey: .fetch, version: context.apiVersion,
         correlationId: context.correlationId)

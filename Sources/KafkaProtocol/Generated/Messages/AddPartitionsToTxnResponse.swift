@@ -84,6 +84,14 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    if version >= 4 { body(self.errorCode) }
+    if version >= 4 { for item in self.resultsByTransaction { item.forEachErrorCode(version: version, body) } }
+    if version <= 3 { for item in self.resultsByTopicV3AndBelow { item.forEachErrorCode(version: version, body) } }
+  }
+
   public struct AddPartitionsToTxnResult: KafkaStruct {
     public var transactionalId: String = ""
     public var topicResults: [AddPartitionsToTxnTopicResult] = []
@@ -135,6 +143,12 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 4 { for item in self.topicResults { item.forEachErrorCode(version: version, body) } }
+    }
   }
 
   public struct AddPartitionsToTxnTopicResult: KafkaStruct {
@@ -180,6 +194,12 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.resultsByPartition { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct AddPartitionsToTxnPartitionResult: KafkaStruct {
@@ -213,6 +233,12 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.partitionErrorCode)
     }
   }
 }

@@ -49,4 +49,10 @@ public struct AllocateProducerIdsResponse: KafkaResponseMessage {
       buffer.writeUnsignedVarint(0)
     }
   }
+
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
 }

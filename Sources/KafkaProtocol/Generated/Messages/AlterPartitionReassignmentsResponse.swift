@@ -61,6 +61,13 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.responses { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct ReassignableTopicResponse: KafkaStruct {
     public var name: String = ""
     public var partitions: [ReassignablePartitionResponse] = []
@@ -104,6 +111,12 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct ReassignablePartitionResponse: KafkaStruct {
@@ -142,6 +155,12 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

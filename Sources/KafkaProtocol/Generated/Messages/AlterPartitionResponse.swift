@@ -56,6 +56,13 @@ public struct AlterPartitionResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.topics { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct TopicData: KafkaStruct {
     public var topicName: String = ""
     public var topicId: KafkaUuid = .zero
@@ -111,6 +118,12 @@ public struct AlterPartitionResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -185,6 +198,12 @@ public struct AlterPartitionResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

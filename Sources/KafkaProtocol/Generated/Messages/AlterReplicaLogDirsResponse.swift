@@ -51,6 +51,12 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.results { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct AlterReplicaLogDirTopicResult: KafkaStruct {
     public var topicName: String = ""
     public var partitions: [AlterReplicaLogDirPartitionResult] = []
@@ -94,6 +100,12 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct AlterReplicaLogDirPartitionResult: KafkaStruct {
@@ -127,6 +139,12 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

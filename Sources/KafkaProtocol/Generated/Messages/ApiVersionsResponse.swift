@@ -135,6 +135,12 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct ApiVersion: KafkaStruct {
     public var apiKey: Int16 = 0
     public var minVersion: Int16 = 0

@@ -56,6 +56,13 @@ public struct AssignReplicasToDirsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.directories { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DirectoryData: KafkaStruct {
     public var id: KafkaUuid = .zero
     public var topics: [TopicData] = []
@@ -98,6 +105,12 @@ public struct AssignReplicasToDirsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.topics { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -144,6 +157,12 @@ public struct AssignReplicasToDirsResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct PartitionData: KafkaStruct {
@@ -177,6 +196,12 @@ public struct AssignReplicasToDirsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

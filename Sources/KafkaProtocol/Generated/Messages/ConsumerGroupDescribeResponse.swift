@@ -51,6 +51,12 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.groups { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DescribedGroup: KafkaStruct {
     public var errorCode: Int16 = 0
     public var errorMessage: String? = nil
@@ -128,6 +134,12 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

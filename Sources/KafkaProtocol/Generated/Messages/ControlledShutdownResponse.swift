@@ -51,6 +51,12 @@ public struct ControlledShutdownResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct RemainingPartition: KafkaStruct {
     public var topicName: String = ""
     public var partitionIndex: Int32 = 0

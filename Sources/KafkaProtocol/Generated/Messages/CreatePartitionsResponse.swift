@@ -51,6 +51,12 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.results { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct CreatePartitionsTopicResult: KafkaStruct {
     public var name: String = ""
     public var errorCode: Int16 = 0
@@ -87,6 +93,12 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

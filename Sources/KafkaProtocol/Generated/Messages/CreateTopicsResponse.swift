@@ -55,6 +55,12 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.topics { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct CreatableTopicResult: KafkaStruct {
     public var name: String = ""
     public var topicId: KafkaUuid = .zero
@@ -165,6 +171,12 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
           }
         }
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

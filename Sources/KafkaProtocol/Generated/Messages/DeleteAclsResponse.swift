@@ -51,6 +51,12 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.filterResults { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DeleteAclsFilterResult: KafkaStruct {
     public var errorCode: Int16 = 0
     public var errorMessage: String? = ""
@@ -98,6 +104,13 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
+      for item in self.matchingAcls { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -171,6 +184,12 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -46,6 +46,12 @@ public struct DeleteShareGroupStateResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.results { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DeleteStateResult: KafkaStruct {
     public var topicId: KafkaUuid = .zero
     public var partitions: [PartitionResult] = []
@@ -89,6 +95,12 @@ public struct DeleteShareGroupStateResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct PartitionResult: KafkaStruct {
@@ -127,6 +139,12 @@ public struct DeleteShareGroupStateResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -55,6 +55,12 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.responses { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DeletableTopicResult: KafkaStruct {
     public var name: String? = ""
     public var topicId: KafkaUuid = .zero
@@ -104,6 +110,12 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -64,6 +64,12 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct EntryData: KafkaStruct {
     public var entity: [EntityData] = []
     public var values: [ValueData] = []

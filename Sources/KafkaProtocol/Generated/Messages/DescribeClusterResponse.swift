@@ -85,6 +85,12 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct DescribeClusterBroker: KafkaStruct {
     public var brokerId: Int32 = 0
     public var host: String = ""

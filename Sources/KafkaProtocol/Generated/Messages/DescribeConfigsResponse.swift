@@ -51,6 +51,12 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.results { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DescribeConfigsResult: KafkaStruct {
     public var errorCode: Int16 = 0
     public var errorMessage: String? = ""
@@ -108,6 +114,12 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

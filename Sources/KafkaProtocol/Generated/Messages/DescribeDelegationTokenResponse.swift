@@ -56,6 +56,12 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct DescribedDelegationToken: KafkaStruct {
     public var principalType: String = ""
     public var principalName: String = ""

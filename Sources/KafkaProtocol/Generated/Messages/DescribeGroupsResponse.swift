@@ -55,6 +55,12 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.groups { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DescribedGroup: KafkaStruct {
     public var errorCode: Int16 = 0
     public var groupId: String = ""
@@ -126,6 +132,12 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

@@ -60,6 +60,13 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    if version >= 3 { body(self.errorCode) }
+    for item in self.results { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DescribeLogDirsResult: KafkaStruct {
     public var errorCode: Int16 = 0
     public var logDir: String = ""
@@ -125,6 +132,12 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

@@ -51,6 +51,12 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.transactionStates { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct TransactionState: KafkaStruct {
     public var errorCode: Int16 = 0
     public var transactionalId: String = ""
@@ -123,6 +129,12 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

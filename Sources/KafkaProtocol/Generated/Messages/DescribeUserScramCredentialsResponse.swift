@@ -61,6 +61,13 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.results { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct DescribeUserScramCredentialsResult: KafkaStruct {
     public var user: String = ""
     public var errorCode: Int16 = 0
@@ -113,6 +120,12 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

@@ -60,6 +60,13 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    if version >= 1 { body(self.errorCode) }
+    for item in self.replicaElectionResults { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct ReplicaElectionResult: KafkaStruct {
     public var topic: String = ""
     public var partitionResult: [PartitionResult] = []
@@ -103,6 +110,12 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitionResult { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct PartitionResult: KafkaStruct {
@@ -141,6 +154,12 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -104,6 +104,13 @@ public struct FetchResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    if version >= 7 { body(self.errorCode) }
+    for item in self.responses { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct FetchableTopicResponse: KafkaStruct {
     public var topic: String = ""
     public var topicId: KafkaUuid = .zero
@@ -159,6 +166,12 @@ public struct FetchResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -295,6 +308,12 @@ public struct FetchResponse: KafkaResponseMessage {
           }
         }
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

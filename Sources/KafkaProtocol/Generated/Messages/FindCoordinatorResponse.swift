@@ -104,6 +104,13 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    if version <= 3 { body(self.errorCode) }
+    if version >= 4 { for item in self.coordinators { item.forEachErrorCode(version: version, body) } }
+  }
+
   public struct Coordinator: KafkaStruct {
     public var key: String = ""
     public var nodeId: Int32 = 0
@@ -179,6 +186,12 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 4 { body(self.errorCode) }
     }
   }
 }

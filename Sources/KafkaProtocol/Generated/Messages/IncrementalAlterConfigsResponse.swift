@@ -51,6 +51,12 @@ public struct IncrementalAlterConfigsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.responses { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct AlterConfigsResourceResponse: KafkaStruct {
     public var errorCode: Int16 = 0
     public var errorMessage: String? = ""
@@ -92,6 +98,12 @@ public struct IncrementalAlterConfigsResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

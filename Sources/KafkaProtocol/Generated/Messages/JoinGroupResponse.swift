@@ -98,6 +98,12 @@ public struct JoinGroupResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct JoinGroupResponseMember: KafkaStruct {
     public var memberId: String = ""
     public var groupInstanceId: String? = nil

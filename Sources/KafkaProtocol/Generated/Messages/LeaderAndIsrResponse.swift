@@ -75,6 +75,14 @@ public struct LeaderAndIsrResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    if version <= 4 { for item in self.partitionErrors { item.forEachErrorCode(version: version, body) } }
+    if version >= 5 { for item in self.topics { item.forEachErrorCode(version: version, body) } }
+  }
+
   public struct LeaderAndIsrTopicError: KafkaStruct {
     public var topicId: KafkaUuid = .zero
     public var partitionErrors: [LeaderAndIsrPartitionError] = []
@@ -126,6 +134,12 @@ public struct LeaderAndIsrResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 5 { for item in self.partitionErrors { item.forEachErrorCode(version: version, body) } }
+    }
   }
 
   public struct LeaderAndIsrPartitionError: KafkaStruct {
@@ -168,6 +182,12 @@ public struct LeaderAndIsrResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

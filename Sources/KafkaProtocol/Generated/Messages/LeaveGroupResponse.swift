@@ -64,6 +64,13 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    if version >= 3 { for item in self.members { item.forEachErrorCode(version: version, body) } }
+  }
+
   public struct MemberResponse: KafkaStruct {
     public var memberId: String = ""
     public var groupInstanceId: String? = ""
@@ -112,6 +119,12 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 3 { body(self.errorCode) }
     }
   }
 }

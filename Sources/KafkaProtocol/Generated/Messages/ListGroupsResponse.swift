@@ -60,6 +60,12 @@ public struct ListGroupsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct ListedGroup: KafkaStruct {
     public var groupId: String = ""
     public var protocolType: String = ""

@@ -61,6 +61,12 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct OngoingTopicReassignment: KafkaStruct {
     public var name: String = ""
     public var partitions: [OngoingPartitionReassignment] = []

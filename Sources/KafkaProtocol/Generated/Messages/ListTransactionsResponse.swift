@@ -72,6 +72,12 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct TransactionState: KafkaStruct {
     public var transactionalId: String = ""
     public var producerId: Int64 = 0

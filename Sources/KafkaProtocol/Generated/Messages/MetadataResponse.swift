@@ -98,6 +98,12 @@ public struct MetadataResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.topics { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct MetadataResponseBroker: KafkaStruct {
     public var nodeId: Int32 = 0
     public var host: String = ""
@@ -221,6 +227,13 @@ public struct MetadataResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct MetadataResponsePartition: KafkaStruct {
@@ -320,6 +333,12 @@ public struct MetadataResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

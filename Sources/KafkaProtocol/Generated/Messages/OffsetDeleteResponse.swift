@@ -48,6 +48,13 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.topics { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct OffsetDeleteResponseTopic: KafkaStruct {
     public var name: String = ""
     public var partitions: [OffsetDeleteResponsePartition] = []
@@ -83,6 +90,12 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         item.encode(to: &buffer, version: version)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct OffsetDeleteResponsePartition: KafkaStruct {
@@ -108,6 +121,12 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
     public func encode(to buffer: inout ByteBuffer, version: Int16) {
       buffer.writeInteger(self.partitionIndex)
       buffer.writeInteger(self.errorCode)
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

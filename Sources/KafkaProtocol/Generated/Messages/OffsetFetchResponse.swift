@@ -88,6 +88,14 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    if version <= 7 { for item in self.topics { item.forEachErrorCode(version: version, body) } }
+    if version >= 2 && version <= 7 { body(self.errorCode) }
+    if version >= 8 { for item in self.groups { item.forEachErrorCode(version: version, body) } }
+  }
+
   public struct OffsetFetchResponseTopic: KafkaStruct {
     public var name: String = ""
     public var partitions: [OffsetFetchResponsePartition] = []
@@ -138,6 +146,12 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version <= 7 { for item in self.partitions { item.forEachErrorCode(version: version, body) } }
     }
   }
 
@@ -208,6 +222,12 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version <= 7 { body(self.errorCode) }
+    }
   }
 
   public struct OffsetFetchResponseGroup: KafkaStruct {
@@ -270,6 +290,13 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 8 { for item in self.topics { item.forEachErrorCode(version: version, body) } }
+      if version >= 8 { body(self.errorCode) }
+    }
   }
 
   public struct OffsetFetchResponseTopics: KafkaStruct {
@@ -322,6 +349,12 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 8 { for item in self.partitions { item.forEachErrorCode(version: version, body) } }
     }
   }
 
@@ -391,6 +424,12 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      if version >= 8 { body(self.errorCode) }
     }
   }
 }

@@ -86,6 +86,12 @@ public struct ProduceResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.responses { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct TopicProduceResponse: KafkaStruct {
     public var name: String = ""
     public var partitionResponses: [PartitionProduceResponse] = []
@@ -128,6 +134,12 @@ public struct ProduceResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitionResponses { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -234,6 +246,12 @@ public struct ProduceResponse: KafkaResponseMessage {
           }
         }
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

@@ -42,4 +42,10 @@ public struct SaslHandshakeResponse: KafkaResponseMessage {
       buffer.writeKafkaString(item, compact: false)
     }
   }
+
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
 }

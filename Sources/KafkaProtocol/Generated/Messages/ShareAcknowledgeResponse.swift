@@ -77,6 +77,13 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.responses { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct ShareAcknowledgeTopicResponse: KafkaStruct {
     public var topicId: KafkaUuid = .zero
     public var partitions: [PartitionData] = []
@@ -119,6 +126,12 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -163,6 +176,12 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 

@@ -69,6 +69,12 @@ public struct ShareGroupHeartbeatResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct Assignment: KafkaStruct {
     public var topicPartitions: [TopicPartitions] = []
 

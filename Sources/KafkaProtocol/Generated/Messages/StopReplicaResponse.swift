@@ -51,6 +51,13 @@ public struct StopReplicaResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    for item in self.partitionErrors { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct StopReplicaPartitionError: KafkaStruct {
     public var topicName: String = ""
     public var partitionIndex: Int32 = 0
@@ -87,6 +94,12 @@ public struct StopReplicaResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

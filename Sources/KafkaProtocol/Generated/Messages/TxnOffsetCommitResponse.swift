@@ -51,6 +51,12 @@ public struct TxnOffsetCommitResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.topics { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct TxnOffsetCommitResponseTopic: KafkaStruct {
     public var name: String = ""
     public var partitions: [TxnOffsetCommitResponsePartition] = []
@@ -94,6 +100,12 @@ public struct TxnOffsetCommitResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct TxnOffsetCommitResponsePartition: KafkaStruct {
@@ -127,6 +139,12 @@ public struct TxnOffsetCommitResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -65,6 +65,13 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+    if version <= 1 { for item in self.results { item.forEachErrorCode(version: version, body) } }
+  }
+
   public struct UpdatableFeatureResult: KafkaStruct {
     public var feature: String = ""
     public var errorCode: Int16 = 0
@@ -101,6 +108,12 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -60,6 +60,12 @@ public struct UpdateRaftVoterResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    body(self.errorCode)
+  }
+
   public struct CurrentLeader: KafkaStruct {
     public var leaderId: Int32 = -1
     public var leaderEpoch: Int32 = -1

@@ -46,6 +46,12 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
     }
   }
 
+  /// Calls `body` with each error code present at `version`, one call an occurrence, as
+  /// Kafka's `errorCounts()` counts them.
+  public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+    for item in self.markers { item.forEachErrorCode(version: version, body) }
+  }
+
   public struct WritableTxnMarkerResult: KafkaStruct {
     public var producerId: Int64 = 0
     public var topics: [WritableTxnMarkerTopicResult] = []
@@ -88,6 +94,12 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.topics { item.forEachErrorCode(version: version, body) }
     }
   }
 
@@ -134,6 +146,12 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
         buffer.writeUnsignedVarint(0)
       }
     }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      for item in self.partitions { item.forEachErrorCode(version: version, body) }
+    }
   }
 
   public struct WritableTxnMarkerPartitionResult: KafkaStruct {
@@ -167,6 +185,12 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
       if flexible {
         buffer.writeUnsignedVarint(0)
       }
+    }
+
+    /// Calls `body` with each error code present at `version`, one call an occurrence, as
+    /// Kafka's `errorCounts()` counts them.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+      body(self.errorCode)
     }
   }
 }

@@ -1,5 +1,3 @@
-import KafkaProtocol
-
 // Kafka's names for its error codes (its `Errors` enum), for messages people read. Derived from
 // ErrorCode.swift: each camel-case constant name in upper snake case.
 
@@ -133,4 +131,5 @@ private let errorCodeNames: [Int16: String] = [
   118: "TELEMETRY_TOO_LARGE",
   119: "INVALID_REGISTRATION",
   120: "TRANSACTION_ABORTABLE",
+  128: "INVALID_REGULAR_EXPRESSION",
 ]
