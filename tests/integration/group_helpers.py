@@ -120,9 +120,11 @@ def partitions_of(topic, n):
     return {(topic, p) for p in range(n)}
 
 
-def wait_for_balanced(members, topic, partitions, timeout=60, what="balanced assignment"):
+def wait_for_balanced(members, topic, partitions, timeout=60, what="balanced assignment",
+                      even=False):
     """Waits until the members' assignments are disjoint, cover every partition and each member
-    owns at least one; returns them."""
+    owns at least one (with `even`, also no member owns two more than another: an incremental
+    rebalance passes through uneven states while a member revokes); returns them."""
 
     def balanced():
         sets = [m.snapshot()[0] for m in members]
@@ -130,6 +132,8 @@ def wait_for_balanced(members, topic, partitions, timeout=60, what="balanced ass
         if union != partitions_of(topic, partitions):
             return None
         if sum(len(s) for s in sets) != partitions or any(not s for s in sets):
+            return None
+        if even and max(map(len, sets)) - min(map(len, sets)) > 1:
             return None
         return sets
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from group_helpers import (ConfluentMember, MemberProcess, group_broker, partitions_of,
+from group_helpers import (ConfluentMember, MemberProcess, group_broker,
                            seed_offsets, wait_for_balanced, wait_until)
 from helpers import create_topic, produce_sync, unique
 
@@ -35,7 +35,7 @@ def test_members_split_partitions_and_consume_each_record_once(broker_factory, s
     for m in members:
         m.start()
     try:
-        sets = wait_for_balanced(members, topic, PARTITIONS)
+        sets = wait_for_balanced(members, topic, PARTITIONS, even=True)
         assert sorted(len(s) for s in sets) == [2, 2, 2], sets
         produce(broker.bootstrap, topic, 120)
         wait_until(lambda: len(consumed(members)) >= 120, what="120 records consumed")
