@@ -124,6 +124,8 @@ def test_100k_records_roundtrip(broker, compression):
     assert seen == N, f"consumed {seen} of {N}; first missing: {sorted(expected)[:5]}"
     # The producer really compressed: the stored batches carry the codec asked for.
     # (librdkafka enables LZ4 only when the broker advertises FindCoordinator, which it does.)
-    expected = compression
+    # librdkafka sends a batch uncompressed when compressing does not make it smaller (a small
+    # last batch can): so the codec asked for is in every partition, beside at most "none".
     codecs = {part: kw.stored_codecs(broker.port, topic, part) for part in range(PARTITIONS)}
-    assert codecs == {part: {expected} for part in range(PARTITIONS)}
+    for part, found in codecs.items():
+        assert compression in found and found <= {compression, "none"}, (part, found)
