@@ -16,28 +16,12 @@ struct ClusterView: Encodable {
     var replicas: Int
   }
 
-  struct PartitionEntry: Encodable {
-    var topic: String
-    var partition: Int32
-    var leader: Int32
-    var replicas: [Int32]
-    var isr: [Int32]
-
-    init(_ p: ClusterHealth.PartitionState) {
-      topic = p.topic
-      partition = p.partition
-      leader = p.leader
-      replicas = p.replicas
-      isr = p.isr
-    }
-  }
-
   var clusterId: String
   var controllerId: Int32
   var nodeId: Int32
   var brokers: [BrokerEntry]
-  var underReplicated: [PartitionEntry]
-  var offline: [PartitionEntry]
+  var underReplicated: [ClusterHealth.PartitionState]
+  var offline: [ClusterHealth.PartitionState]
 
   init(_ broker: Broker) {
     let image = broker.metadataImage
@@ -52,8 +36,8 @@ struct ClusterView: Encodable {
         inControlledShutdown: $0.inControlledShutdown, leaders: load.leaders,
         replicas: load.replicas)
     }
-    underReplicated = health.underReplicated.map(PartitionEntry.init)
-    offline = health.offline.map(PartitionEntry.init)
+    underReplicated = health.underReplicated
+    offline = health.offline
   }
 }
 

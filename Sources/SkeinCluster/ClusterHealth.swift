@@ -2,8 +2,8 @@
 /// partitions each broker leads and holds, and which partitions are under-replicated (ISR
 /// smaller than the replica list) or offline (no leader) — one computation for both.
 public struct ClusterHealth: Sendable, Hashable {
-  /// One partition as the cluster reports it.
-  public struct PartitionState: Sendable, Hashable {
+  /// One partition as the cluster reports it (encoded as `/v1/cluster` lists it).
+  public struct PartitionState: Sendable, Hashable, Encodable {
     public var topic: String
     public var partition: Int32
     public var leader: Int32
