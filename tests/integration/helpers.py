@@ -56,6 +56,18 @@ def consumer(bootstrap, **extra) -> Consumer:
     return Consumer(conf)
 
 
+def poll_count(consumer, count, timeout=30, poll_s=0.5):
+    """Polls `consumer` until it has delivered `count` records (errors skipped) or `timeout`
+    seconds pass; returns how many it delivered."""
+    got = 0
+    deadline = time.monotonic() + timeout
+    while got < count and time.monotonic() < deadline:
+        m = consumer.poll(poll_s)
+        if m is not None and m.error() is None:
+            got += 1
+    return got
+
+
 def produce_sync(bootstrap, topic, records, **conf):
     """Produces (key, value, headers, partition) tuples; returns [(partition, offset)]."""
     p = producer(bootstrap, **{"linger.ms": 5, "acks": "all", **conf})

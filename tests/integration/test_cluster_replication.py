@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from cluster_helpers import cluster_fixtures, describe, pid_runs, skein, wait_until
-from helpers import unique
+from helpers import unique, poll_count
 
 SESSION_MS = 4000
 SETTINGS = [
@@ -279,12 +279,7 @@ def test_group_offsets_survive_the_coordinator_kill(cluster):
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
     c.subscribe([topic])
-    got = 0
-    deadline = time.monotonic() + 30
-    while got < 1000 and time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and not m.error():
-            got += 1
+    poll_count(c, 1000)
     c.commit(asynchronous=False)
     committed = {tp.partition: tp.offset for tp in c.committed(
         [TopicPartition(topic, p) for p in range(10)], timeout=10)}

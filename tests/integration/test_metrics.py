@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from cluster_helpers import cluster_fixtures, create_in_sync, describe, skein, wait_until
 from conftest import free_port
-from helpers import produce_sync, unique
+from helpers import produce_sync, unique, poll_count
 from test_cluster_replication import fully_in_sync, kill9
 
 SESSION_MS = 3000
@@ -198,12 +197,7 @@ def test_groups_in_the_api_and_their_lag_on_the_coordinator(cluster):
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
     c.subscribe([topic])
-    got = 0
-    deadline = time.monotonic() + 30
-    while got < 10 and time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and m.error() is None:
-            got += 1
+    poll_count(c, 10)
     c.commit(asynchronous=False)
     committed = {tp.partition: tp.offset for tp in c.committed(
         [TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)}

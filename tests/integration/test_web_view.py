@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from confluent_kafka import Consumer
 
 from cluster_helpers import cluster_fixtures, create_in_sync, describe, skein, wait_until
-from helpers import produce_sync, unique
+from helpers import produce_sync, unique, poll_count
 from test_cluster_replication import SETTINGS, create_invoice, fully_in_sync, kill9
 
 LAG_MS = 4000  # replica.lag.time.max.ms in SETTINGS
@@ -146,12 +146,7 @@ def test_groups_panel_shows_lag(cluster):
     consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
                          "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
-    got = 0
-    deadline = time.monotonic() + 60
-    while got < 30 and time.monotonic() < deadline:
-        m = consumer.poll(1)
-        if m is not None and not m.error():
-            got += 1
+    got = poll_count(consumer, 30, timeout=60, poll_s=1)
     assert got == 30
     consumer.close()  # commits what it read
     produce_sync(cluster.bootstrap, topic, [(b"n%d" % i, b"v", None, None) for i in range(7)])
